@@ -1,0 +1,116 @@
+"""The CLI end to end, and every bad input as one clear line on stderr with exit code 2."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "umelib", *args], capture_output=True, text=True, cwd=cwd,
+                          env={"UME_PROFILE": "smoke", "PATH": "/usr/bin:/bin"}, timeout=300)
+
+
+def three_modal(n=300, seed=0, **changes):
+    rng = np.random.default_rng(seed)
+    arr = {}
+    for s, k in (("train", n), ("test", n // 2)):
+        y = rng.integers(0, 3, k)
+        arr[f"{s}/y"] = y
+        arr[f"{s}/vec"] = (rng.normal(size=(k, 6)) + y[:, None]).astype(np.float32)
+        arr[f"{s}/img"] = (rng.normal(size=(k, 12, 12)) + y[:, None, None]).astype(np.float32)
+        arr[f"{s}/aux"] = (rng.normal(size=(k, 4)) - y[:, None]).astype(np.float32)
+    arr.update(changes)
+    return {k: v for k, v in arr.items() if v is not None}
+
+
+def save(tmp_path, arrays, name="d.npz"):
+    p = tmp_path / name
+    np.savez(p, **arrays)
+    return str(p)
+
+
+def test_list():
+    r = cli("list")
+    assert r.returncode == 0
+    for word in ("synthetic", "ume-mma", "missing-detection", "lenet", "resnet18"):
+        assert word in r.stdout
+
+
+def test_three_modality_npz_end_to_end(tmp_path):
+    path = save(tmp_path, three_modal())
+    out = tmp_path / "r.json"
+    r = cli("run", "--dataset", path, "--method", "ume-mma", "--out", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())
+    assert set(res["metrics"]) == {"complete", "miss:vec", "miss:img", "miss:aux", "avg"}
+    assert res["metrics"]["complete"] > 60  # 3 easy classes
+    assert "complete" in r.stdout and "miss:img" in r.stdout
+    # the image modality got the CNN by shape
+    assert res["provenance"]["config"]["encoders"] == {}
+    # a rerun never overwrites silently
+    again = cli("run", "--dataset", path, "--out", str(out), "--quiet")
+    assert again.returncode == 2 and "exists" in again.stderr
+
+
+def test_multilabel_npz_reports_f1(tmp_path):
+    arr = three_modal()
+    for s in ("train", "test"):
+        y = arr[f"{s}/y"]
+        arr[f"{s}/y"] = np.stack([y == 0, y >= 1, y == 2], 1).astype(np.int64)
+    arr["task"] = np.array("multilabel")
+    out = tmp_path / "r.json"
+    r = cli("run", "--dataset", save(tmp_path, arr), "--method", "naive", "--out", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())
+    assert res["metric"] == "f1_micro" and "f1_macro" in res["all_metrics"]["complete"]
+
+
+def test_encoder_override(tmp_path):
+    path = save(tmp_path, three_modal())
+    r = cli("run", "--dataset", path, "--method", "naive", "--encoder", "img=mlp", "--quiet")
+    assert r.returncode == 0, r.stderr
+
+
+BAD = [
+    ("missing key", dict(**{"test/y": None}), "no array 'test/y'"),
+    ("missing modality in a split", dict(**{"test/aux": None}), "no array 'test/aux'"),
+    ("length mismatch", dict(**{"train/vec": np.zeros((5, 6), np.float32)}), "has 5 samples but 'train/y' has 300"),
+    ("NaN", dict(**{"train/img": np.full((300, 12, 12), np.nan, np.float32)}), "NaN/inf"),
+    ("label out of range", dict(**{"train/y": -np.ones(300, np.int64)}), "labels must lie in 0..C-1"),
+    ("label above num_classes", dict(num_classes=np.array(2)), "out of range for 2 classes"),
+    ("one modality", dict(**{"train/img": None, "train/aux": None, "test/img": None, "test/aux": None}), "at least 2"),
+    ("shape mismatch across splits", dict(**{"test/img": np.zeros((150, 10, 10), np.float32)}), "sample shape"),
+]
+
+
+@pytest.mark.parametrize("name,changes,message", BAD, ids=[b[0] for b in BAD])
+def test_bad_npz(tmp_path, name, changes, message):
+    r = cli("run", "--dataset", save(tmp_path, three_modal(**changes)), "--quiet")
+    assert r.returncode == 2
+    assert message in r.stderr and r.stderr.startswith("error: ")
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (("--dataset", "nope"), "unknown dataset 'nope'"),
+    (("--dataset", "synthetic", "--method", "magic"), "unknown method 'magic'"),
+    (("--dataset", "synthetic", "--encoder", "x=transformer9000"), "unknown encoder 'transformer9000'"),
+    (("--dataset", "synthetic", "--encoder", "x"), "modality=name"),
+    (("--dataset", "synthetic", "--profile", "huge"), "unknown profile 'huge'"),
+    (("--dataset", "/no/such/file.npz"), "file not found"),
+    (("--dataset", "synthetic", "--drop-p", "0.8"), "sum to <= 1"),
+    (("--dataset", "synthetic", "--eta", "2"), "--eta must lie in [0, 1]"),
+], ids=["dataset", "method", "encoder", "encoder-syntax", "profile", "missing-file", "drop-p", "eta"])
+def test_bad_names(args, message):
+    r = cli("run", *args, "--quiet")
+    assert r.returncode == 2, r.stderr
+    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_unreadable_file(tmp_path):
+    p = tmp_path / "junk.npz"
+    p.write_bytes(b"this is not a zip archive")
+    r = cli("run", "--dataset", str(p), "--quiet")
+    assert r.returncode == 2 and "cannot read" in r.stderr and "Traceback" not in r.stderr

@@ -1,0 +1,111 @@
+import pytest
+import torch
+
+import umelib
+from umelib import METHODS, LateFusion, Trainer, run_method
+from umelib.methods import pretrain
+
+CONTRACT = {"dataset", "method", "profile", "seed", "metric", "metrics", "provenance"}
+PROV = {"config", "device", "torch", "umelib", "git", "wall_s"}
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_method_runs_end_to_end(method, tiny, tiny_cfg):
+    out = run_method(method, tiny, tiny_cfg, Trainer("cpu", seed=0, progress=False))
+    keys = {"miss:x", "miss:z"} | (set() if method == "unimodal" else {"complete", "avg"})
+    assert keys <= set(out.metrics)
+    for k in keys:
+        acc = out.metrics[k]["accuracy"]
+        assert 0 <= acc <= 100
+    if method != "unimodal":
+        assert out.metrics["complete"]["accuracy"] > 20  # 10 classes: well above chance after 5 epochs
+
+
+def test_result_json_contract_and_exact_reproducibility(tiny, tiny_cfg):
+    kw = dict(profile="smoke", seeds=0, device="cpu", n_train=500, n_test=300,
+              phase1=tiny_cfg.phase1, phase2=tiny_cfg.phase2)
+    a = umelib.run(tiny, ["naive", "ume-mma"], **kw)
+    b = umelib.run(tiny, ["naive", "ume-mma"], **kw)
+    for r in a:
+        assert CONTRACT <= set(r) and PROV <= set(r["provenance"])
+        assert set(r["metrics"]) == {"complete", "miss:x", "miss:z", "avg"}
+        assert r["metric"] == "accuracy"
+        m = r["metrics"]
+        assert m["avg"] == pytest.approx((m["complete"] + m["miss:x"] + m["miss:z"]) / 3)
+        assert "bayes" in r["reference"]
+    assert [r["metrics"] for r in a] == [r["metrics"] for r in b]
+    c = umelib.run(tiny, "naive", **{**kw, "seeds": 1})
+    assert c[0]["metrics"] != a[0]["metrics"]  # a different seed is a different run
+
+
+def test_three_modalities_and_presence_mask():
+    data = umelib.load_dataset("synthetic-3m").subsample(800, 300)
+    data.train.present[:200, 2] = False  # 25% of training samples lack modality c
+    cfg = umelib.get_config("smoke", n_train=None, n_test=None)
+    out = run_method("ume-mma", data, cfg, Trainer("cpu", progress=False))
+    assert set(out.metrics) == {"complete", "miss:a", "miss:b", "miss:c", "avg"}
+    assert out.metrics["complete"]["accuracy"] > 40
+
+
+def test_phase1_uses_only_present_samples_and_load_unimodal(tiny, tiny_cfg):
+    tiny.train.present[:300, 1] = False
+    t = Trainer("cpu", progress=False)
+    uni = pretrain(tiny, tiny_cfg, t)
+    assert t.history[-1]["samples"] <= 300  # phase 1 of z saw the 300 samples that have z
+    fused = LateFusion.build(tiny.input_shapes(), tiny.num_classes).load_unimodal(uni)
+    for m in ("x", "z"):
+        for p, q in zip(fused.encoders[m].parameters(), uni[m].encoders[m].parameters()):
+            assert torch.equal(p, q)
+
+
+def test_frozen_encoders_do_not_change(tiny, tiny_cfg):
+    t = Trainer("cpu", progress=False)
+    uni = pretrain(tiny, tiny_cfg, t)
+    out = run_method("ume-mma-frozen", tiny, tiny_cfg, t, pretrained=uni)
+    for m in ("x", "z"):
+        for p, q in zip(out.model.encoders[m].parameters(), uni[m].encoders[m].parameters()):
+            assert torch.equal(p, q)
+    assert not torch.equal(out.model.heads["x"].weight, uni["x"].heads["x"].weight)
+
+
+def test_missing_detection_ignores_heads_that_say_missing():
+    model = LateFusion({"x": torch.nn.Identity(), "z": torch.nn.Identity()}, 3, {"x": (2,), "z": (2,)},
+                       missing_class=True)
+    uni = {"x": torch.tensor([[5.0, 0, 0, 0], [5.0, 0, 0, 0]]), "z": torch.tensor([[0, 9.0, 0, 0], [0, 9.0, 0, 99.0]])}
+    fused = model.fuse(uni)
+    assert fused[0].argmax() == 1  # both present: mean of the class logits
+    assert fused[1].argmax() == 0  # z's head says "missing": only x counts
+
+
+def test_per_modality_learning_rates(tiny):
+    from umelib.train import param_groups
+
+    model = LateFusion.build(tiny.input_shapes(), 10, aux_heads=True)
+    groups = param_groups(model, {"x": 1e-2, "z": 1e-4})
+    by_lr = {g["lr"]: sum(p.numel() for p in g["params"]) for g in groups}
+    n_x = sum(p.numel() for n, p in model.named_parameters() if ".x." in f".{n}." or n.split(".")[1] == "x")
+    assert by_lr[1e-2] == n_x and set(by_lr) == {1e-2, 1e-4}
+
+
+def test_checkpoint_is_written_atomically(tiny, tiny_cfg, tmp_path):
+    t = Trainer("cpu", progress=False, checkpoint=tmp_path / "ck.pt")
+    run_method("naive", tiny, tiny_cfg, t)
+    state = torch.load(tmp_path / "ck.pt")
+    assert state["epoch"] == tiny_cfg.phase1.epochs and not list(tmp_path.glob("*.tmp"))
+
+
+def test_dataloader_and_resident_paths_agree_in_quality(tiny, tiny_cfg):
+    accs = []
+    for loader in ("resident", "dataloader"):
+        out = run_method("naive", tiny, tiny_cfg, Trainer("cpu", progress=False, loader=loader))
+        accs.append(out.metrics["complete"]["accuracy"])
+    assert abs(accs[0] - accs[1]) < 10
+
+
+def test_partial_missing_rate(tiny, tiny_cfg):
+    out_full = run_method("naive", tiny, tiny_cfg, Trainer("cpu", progress=False), eta=1.0)
+    out_half = run_method("naive", tiny, tiny_cfg, Trainer("cpu", progress=False), eta=0.5)
+    c = out_full.metrics["complete"]["accuracy"]
+    for m in ("miss:x", "miss:z"):
+        half, full = out_half.metrics[m]["accuracy"], out_full.metrics[m]["accuracy"]
+        assert half == pytest.approx((c + full) / 2, abs=4)  # about halfway between complete and fully missing

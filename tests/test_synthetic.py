@@ -1,0 +1,31 @@
+import numpy as np
+
+from umelib import GaussianSpec, bayes_reference, make_gaussian
+
+
+def test_posterior_matches_bruteforce():
+    spec = GaussianSpec(num_classes=4, dims={"x": 3, "z": 2}, groups={"z": 2})
+    xs, _ = spec.sample(50, np.random.default_rng(0))
+    post = spec.posterior(xs)
+    for i in range(5):
+        lik = np.ones(4)
+        for m in spec.dims:
+            mu = spec.means[m][np.arange(4) % spec.groups[m]]
+            lik *= np.exp(-0.5 * ((xs[m][i] - mu) ** 2).sum(1) / spec.sigma[m] ** 2)
+        np.testing.assert_allclose(post[i], lik / lik.sum(), rtol=1e-6)
+
+
+def test_bayes_accuracy_orders_and_agrees_with_test_set():
+    data = make_gaussian(n_train=10, n_val=10, n_test=20_000, seed=3)
+    ref = bayes_reference(data, n=200_000)
+    mc, test = ref["bayes"], ref["bayes_test"]
+    assert mc["complete"] > max(mc["miss:x"], mc["miss:z"]) > 10
+    for k in mc:
+        assert abs(mc[k] - test[k]) < 1.5  # 20k test samples: sd ~0.35 points
+
+
+def test_blind_modality_is_capped():
+    # z sees only y % 2: alone it cannot beat 2 groups out of 10 classes -> <= 20% + noise
+    spec = GaussianSpec(groups={"z": 2}, separation={"x": 3.0, "z": 6.0})
+    acc = spec.bayes_accuracy(n=100_000)
+    assert acc["miss:x"] <= 0.2 + 1e-9

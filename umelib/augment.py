@@ -1,0 +1,90 @@
+"""Missing-modality augmentation and substitutes (paper Sec. 3.3), vectorized on the batch's device."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import torch
+
+from .data import LABEL, PRESENT
+from .errors import UmeError
+
+Substitute = float | torch.Tensor
+
+
+def substitute_like(x: torch.Tensor, value: Substitute = 0.0) -> torch.Tensor:
+    """The stand-in for a missing input: ``value`` (a scalar, or a tensor of one sample's shape) broadcast to ``x``."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device=x.device, dtype=x.dtype).expand_as(x)
+    return torch.full_like(x, value)
+
+
+def replace(batch: Mapping[str, torch.Tensor], missing: torch.Tensor, modalities: list[str],
+            substitutes: Mapping[str, Substitute] | None = None) -> dict[str, torch.Tensor]:
+    """A copy of ``batch`` where ``missing[i, j]`` replaces sample i of modality j by its substitute;
+    ``present`` becomes ``~missing``. The label is untouched."""
+    substitutes = substitutes or {}
+    out = dict(batch)
+    for j, m in enumerate(modalities):
+        x = batch[m]
+        mask = missing[:, j].view(-1, *([1] * (x.dim() - 1)))
+        out[m] = torch.where(mask, substitute_like(x, substitutes.get(m, 0.0)), x)
+    out[PRESENT] = ~missing
+    return out
+
+
+@dataclass
+class MissingModalityAugmentation:
+    """Per sample, drop modality m with probability ``p[m]`` (default 0.3 each), never all at once.
+
+    ``mode="one"`` (the paper's): at most one modality is dropped per sample, chosen with
+    probabilities ``p``; the rest of the samples (``1 - sum(p)``) stay complete.
+    ``mode="independent"``: each modality is dropped independently; a sample that lost every
+    modality gets one of them back (chosen uniformly), so its drop rates are slightly under ``p``.
+    Samples already missing a modality in the data (``present`` False) get the substitute for it
+    and no further drop: they count as augmented.
+    """
+
+    p: float | Mapping[str, float] = 0.3
+    mode: str = "one"
+    substitutes: dict[str, Substitute] = field(default_factory=dict)
+
+    def probs(self, modalities: list[str], device: torch.device | str = "cpu") -> torch.Tensor:
+        if isinstance(self.p, Mapping):
+            unknown = set(self.p) - set(modalities)
+            if unknown:
+                raise UmeError(f"drop probabilities name unknown modalities {sorted(unknown)}; the data has {modalities}")
+            p = [float(self.p.get(m, 0.0)) for m in modalities]
+        else:
+            p = [float(self.p)] * len(modalities)
+        if any(not 0.0 <= v <= 1.0 for v in p):
+            raise UmeError(f"drop probabilities must lie in [0, 1], got {p}")
+        if self.mode == "one" and sum(p) > 1.0 + 1e-9:
+            raise UmeError(f"with mode='one' the drop probabilities must sum to <= 1 (got {sum(p):.2f} over {len(p)} modalities); lower p or use mode='independent'")
+        if self.mode not in ("one", "independent"):
+            raise UmeError(f"augmentation mode '{self.mode}' unknown; use 'one' or 'independent'")
+        return torch.tensor(p, device=device)
+
+    def sample_missing(self, present: torch.Tensor, modalities: list[str],
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+        """Bool (N, M): which inputs to replace by their substitute."""
+        n, k = present.shape
+        p = self.probs(modalities, present.device)
+        if self.mode == "one":
+            u = torch.rand(n, device=present.device, generator=generator)
+            idx = torch.searchsorted(torch.cumsum(p, 0), u, right=True)  # == k: complete
+            drop = torch.nn.functional.one_hot(idx, k + 1)[:, :k].bool()
+        else:
+            drop = torch.rand(n, k, device=present.device, generator=generator) < p
+            allgone = drop.all(1)
+            keep = torch.randint(0, k, (n,), device=present.device, generator=generator)
+            drop &= ~(torch.nn.functional.one_hot(keep, k).bool() & allgone[:, None])
+        incomplete = ~present.all(1, keepdim=True)
+        return torch.where(incomplete, ~present, drop)
+
+    def __call__(self, batch: Mapping[str, torch.Tensor], modalities: list[str],
+                 generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        present = batch.get(PRESENT)
+        if present is None:
+            present = torch.ones(batch[LABEL].shape[0], len(modalities), dtype=torch.bool, device=batch[LABEL].device)
+        return replace(batch, self.sample_missing(present, modalities, generator), modalities, self.substitutes)

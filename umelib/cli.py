@@ -1,0 +1,102 @@
+"""Command line: ``python -m umelib run ...`` and ``python -m umelib list``."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import UmeError
+
+
+def _encoders(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for p in pairs:
+        if "=" not in p:
+            raise UmeError(f"--encoder takes modality=name (e.g. --encoder audio=lenet), got '{p}'")
+        m, name = p.split("=", 1)
+        out[m] = name
+    return out
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .data import DATASETS
+    from .encoders import ENCODERS
+    from .methods import METHODS
+    from . import synthetic  # noqa: F401
+
+    for title, reg in (("datasets", {k: v[1] for k, v in DATASETS.items()}),
+                       ("methods", {k: v.help for k, v in METHODS.items()}),
+                       ("encoders", {k: v[1] for k, v in ENCODERS.items()})):
+        print(f"{title}:")
+        for k, h in reg.items():
+            print(f"  {k:20s} {h}")
+    print("own data: pass --dataset PATH.npz (arrays train/<modality>, train/y, test/<modality>, test/y)")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .encoders import ENCODERS
+    from .experiment import run
+    from .results import format_table, save_json
+
+    encoders = _encoders(args.encoder)
+    for m, name in encoders.items():
+        if name not in ENCODERS:
+            raise UmeError(f"unknown encoder '{name}' for modality '{m}'; choose one of {', '.join(sorted(ENCODERS))}")
+    if args.out and Path(args.out).exists() and not args.overwrite:
+        raise UmeError(f"{args.out} exists; choose another --out or pass --overwrite to replace it")
+    overrides = {}
+    if args.drop_p is not None:
+        overrides["drop_p"] = args.drop_p
+    if encoders:
+        overrides["encoders"] = encoders
+    results = run(args.dataset, args.method, args.profile, args.seed, device=args.device,
+                  progress=not args.quiet, eta=args.eta, **overrides)
+    unknown = set(encoders) - set(results[0]["modalities"])
+    if unknown:
+        raise UmeError(f"--encoder names modalities {sorted(unknown)} that the data does not have ({', '.join(results[0]['modalities'])})")
+    r = results[0]
+    extra = {}
+    if "reference" in r:
+        extra = {"Bayes optimum (MC)": r["reference"]["bayes"], "Bayes on this test set": r["reference"]["bayes_test"]}
+    print(f"{r['dataset']} / {r['method']} / profile {r['profile']} / {r['metric']} (%) / {r['provenance']['device']} / {r['provenance']['wall_s']:.1f} s")
+    print(format_table(results, extra))
+    if args.out:
+        save_json(r, args.out, overwrite=args.overwrite)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m umelib", description="UME-MMA: robust multi-modal models under missing modalities")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="list datasets, methods and encoders").set_defaults(fn=cmd_list)
+    r = sub.add_parser("run", help="train a method and evaluate it under the missing-modality protocol")
+    r.add_argument("--dataset", required=True, help="a registered name (see 'list') or a path to an .npz")
+    r.add_argument("--method", default="ume-mma", help="a method (see 'list'); default ume-mma")
+    r.add_argument("--profile", default=None, help="smoke (CPU, default) or full (the paper's settings)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--out", default=None, help="write the result JSON here (refuses to overwrite)")
+    r.add_argument("--overwrite", action="store_true", help="allow --out to replace an existing file")
+    r.add_argument("--encoder", action="append", default=[], metavar="MODALITY=NAME", help="encoder per modality")
+    r.add_argument("--drop-p", type=float, default=None, help="drop probability per modality for the augmentation")
+    r.add_argument("--eta", type=float, default=1.0, help="fraction of test samples that miss the modality (default 1)")
+    r.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.set_defaults(fn=cmd_run)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if getattr(args, "eta", 1.0) is not None and not 0.0 <= args.__dict__.get("eta", 1.0) <= 1.0:
+            raise UmeError(f"--eta must lie in [0, 1], got {args.eta}")
+        return args.fn(args)
+    except UmeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,209 @@
+"""Multi-modal datasets held as tensors: one :class:`Split` per train/val/test.
+
+A batch is a dict ``{modality: tensor, "label": y, "present": mask}`` where ``mask`` is a
+bool tensor of shape (N, M), column order = ``modalities``.
+"""
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from .errors import UmeError
+
+LABEL, PRESENT = "label", "present"
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Split:
+    """One split: inputs per modality, labels, and a presence mask (N, M)."""
+
+    x: dict[str, torch.Tensor]
+    y: torch.Tensor
+    present: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.x)
+
+    def to(self, device: torch.device | str) -> "Split":
+        return Split({m: t.to(device) for m, t in self.x.items()}, self.y.to(device), self.present.to(device))
+
+    def subset(self, idx: torch.Tensor | slice) -> "Split":
+        return Split({m: t[idx] for m, t in self.x.items()}, self.y[idx], self.present[idx])
+
+    def batch(self, idx: torch.Tensor | slice) -> dict[str, torch.Tensor]:
+        b = {m: t[idx] for m, t in self.x.items()}
+        b[LABEL] = self.y[idx]
+        b[PRESENT] = self.present[idx]
+        return b
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in [*self.x.values(), self.y, self.present])
+
+
+@dataclass
+class MultiModalData:
+    """A dataset: named modalities, ``num_classes``, a ``task`` ('multiclass' or 'multilabel')."""
+
+    name: str
+    train: Split
+    test: Split
+    num_classes: int
+    val: Split | None = None
+    task: str = "multiclass"
+    info: dict = field(default_factory=dict)
+
+    @property
+    def modalities(self) -> list[str]:
+        return self.train.modalities
+
+    def input_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {m: tuple(t.shape[1:]) for m, t in self.train.x.items()}
+
+    def splits(self) -> Iterator[tuple[str, Split]]:
+        for s in SPLITS:
+            if getattr(self, s) is not None:
+                yield s, getattr(self, s)
+
+    def subsample(self, n_train: int | None = None, n_test: int | None = None, seed: int = 0) -> "MultiModalData":
+        """A smaller copy (random, seeded) for quick runs; ``None`` keeps a split whole."""
+        g = torch.Generator().manual_seed(seed)
+
+        def cut(s: Split | None, n: int | None) -> Split | None:
+            if s is None or n is None or n >= len(s):
+                return s
+            return s.subset(torch.randperm(len(s), generator=g)[:n])
+
+        return MultiModalData(self.name, cut(self.train, n_train), cut(self.test, n_test), self.num_classes,
+                              cut(self.val, n_test), self.task, dict(self.info))
+
+
+# ---------------------------------------------------------------- validation / .npz
+
+def _check_array(key: str, a: np.ndarray) -> None:
+    if a.dtype == object or a.dtype.kind not in "biuf":
+        raise UmeError(f"array '{key}' has dtype {a.dtype}; store numbers (float or int) in the .npz")
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        bad = int((~np.isfinite(a)).sum())
+        raise UmeError(f"array '{key}' holds {bad} NaN/inf values; clean or impute them before training")
+
+
+def build_split(name: str, xs: dict[str, np.ndarray], y: np.ndarray, present: np.ndarray | None,
+                num_classes: int | None, task: str) -> tuple[Split, int]:
+    """Validate arrays of one split and turn them into a :class:`Split`."""
+    n = len(y)
+    for m, a in xs.items():
+        _check_array(f"{name}/{m}", a)
+        if len(a) != n:
+            raise UmeError(f"'{name}/{m}' has {len(a)} samples but '{name}/y' has {n}; every array of a split needs the same first dimension")
+    _check_array(f"{name}/y", y)
+    if task == "multilabel":
+        if y.ndim != 2 or not np.isin(y, (0, 1)).all():
+            raise UmeError(f"'{name}/y' must be a 0/1 matrix (N, classes) for a multi-label task")
+        k = y.shape[1]
+        yt = torch.as_tensor(y, dtype=torch.float32)
+    else:
+        if y.ndim != 1 or y.dtype.kind == "f" and not np.equal(np.mod(y, 1), 0).all():
+            raise UmeError(f"'{name}/y' must be a 1-D array of integer class labels 0..C-1 (got shape {y.shape}, dtype {y.dtype})")
+        k = int(y.max()) + 1 if n else 0
+        if n and y.min() < 0:
+            raise UmeError(f"'{name}/y' holds the label {int(y.min())}; labels must lie in 0..C-1")
+        if num_classes is not None and k > num_classes:
+            raise UmeError(f"'{name}/y' holds the label {k - 1}, out of range for {num_classes} classes (0..{num_classes - 1}); relabel the data or fix 'num_classes'")
+        yt = torch.as_tensor(y.astype(np.int64))
+    if present is None:
+        pt = torch.ones(n, len(xs), dtype=torch.bool)
+    else:
+        if present.shape != (n, len(xs)):
+            raise UmeError(f"'{name}/present' must have shape ({n}, {len(xs)}) = (samples, modalities), got {present.shape}")
+        pt = torch.as_tensor(present.astype(bool))
+        if n and not pt.any(1).all():
+            raise UmeError(f"'{name}/present' marks {int((~pt.any(1)).sum())} samples with no modality at all; drop them")
+    x = {m: torch.as_tensor(a.astype(np.float32) if a.dtype.kind == "f" else a) for m, a in xs.items()}
+    return Split(x, yt, pt), k
+
+
+def load_npz(path: str | Path, task: str | None = None) -> MultiModalData:
+    """Load a dataset from an .npz with ``train/<m>``, ``train/y``, ``test/<m>``, ``test/y`` (optional ``val/...``,
+    ``<split>/present`` bool (N, M), ``num_classes``, ``task``)."""
+    path = Path(path)
+    if not path.exists():
+        raise UmeError(f"file not found: {path}; pass the path of an existing .npz")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise UmeError(f"cannot read {path} as .npz ({type(e).__name__}); save it with numpy.savez") from None
+    if task is None:
+        task = str(arrays.pop("task")) if "task" in arrays else "multiclass"
+    else:
+        arrays.pop("task", None)
+    if task not in ("multiclass", "multilabel"):
+        raise UmeError(f"task '{task}' unknown; use 'multiclass' or 'multilabel'")
+    num_classes = int(arrays.pop("num_classes")) if "num_classes" in arrays else None
+    for s in ("train", "test"):
+        if f"{s}/y" not in arrays:
+            raise UmeError(f"{path.name} has no array '{s}/y'; the .npz needs train/<modality>, train/y, test/<modality>, test/y (found: {', '.join(sorted(arrays)) or 'nothing'})")
+    mods = [k.split("/", 1)[1] for k in arrays if k.startswith("train/") and k not in ("train/y", "train/present")]
+    if len(mods) < 2:
+        raise UmeError(f"{path.name} has {len(mods)} modality array(s) under train/; UME-MMA needs at least 2 (train/<modality>)")
+    splits, ks = {}, []
+    for s in SPLITS:
+        if f"{s}/y" not in arrays:
+            continue
+        missing = [m for m in mods if f"{s}/{m}" not in arrays]
+        if missing:
+            raise UmeError(f"{path.name} has no array '{s}/{missing[0]}'; every split needs every modality ({', '.join(mods)})")
+        for m in mods:
+            if arrays[f"{s}/{m}"].shape[1:] != arrays[f"train/{m}"].shape[1:]:
+                raise UmeError(f"'{s}/{m}' has sample shape {arrays[f'{s}/{m}'].shape[1:]} but 'train/{m}' has {arrays[f'train/{m}'].shape[1:]}; shapes must match across splits")
+        splits[s], k = build_split(s, {m: arrays[f"{s}/{m}"] for m in mods}, arrays[f"{s}/y"],
+                                   arrays.get(f"{s}/present"), num_classes, task)
+        ks.append(k)
+    k = num_classes or max(ks)
+    return MultiModalData(path.stem, splits["train"], splits["test"], k, splits.get("val"), task, {"source": str(path)})
+
+
+def save_npz(data: MultiModalData, path: str | Path) -> None:
+    """Write ``data`` in the .npz format that :func:`load_npz` reads (atomically)."""
+    from .results import atomic_write
+
+    arrays: dict[str, np.ndarray] = {"num_classes": np.array(data.num_classes), "task": np.array(data.task)}
+    for s, split in data.splits():
+        for m, t in split.x.items():
+            arrays[f"{s}/{m}"] = t.numpy()
+        arrays[f"{s}/y"] = split.y.numpy()
+        if not bool(split.present.all()):
+            arrays[f"{s}/present"] = split.present.numpy()
+    atomic_write(Path(path), lambda f: np.savez_compressed(f, **arrays))
+
+
+# ---------------------------------------------------------------- registry
+
+DATASETS: dict[str, tuple[Callable[..., MultiModalData], str]] = {}
+
+
+def register_dataset(name: str, help: str = "") -> Callable:
+    """Decorator: register a builder ``fn(seed=0, **kw) -> MultiModalData`` under ``name``."""
+    def deco(fn: Callable[..., MultiModalData]) -> Callable[..., MultiModalData]:
+        DATASETS[name] = (fn, help)
+        return fn
+    return deco
+
+
+def load_dataset(name_or_path: str, seed: int = 0, **kw) -> MultiModalData:
+    """A registered dataset by name, or an .npz file by path."""
+    if name_or_path.endswith(".npz") or Path(name_or_path).suffix:
+        return load_npz(name_or_path)
+    if name_or_path not in DATASETS:
+        raise UmeError(f"unknown dataset '{name_or_path}'; choose one of {', '.join(sorted(DATASETS))} or pass a path to an .npz file")
+    return DATASETS[name_or_path][0](seed=seed, **kw)

@@ -1,0 +1,153 @@
+"""The methods of the paper as named recipes on one trainer (Sec. 3.3, 4.2, 4.3).
+
+Methods that train the fusion from scratch use the phase-1 hyperparameters (the from-scratch
+setting); methods that start from phase-1 weights use the phase-2 ones (App. B).
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .augment import MissingModalityAugmentation
+from .config import RunConfig
+from .data import LABEL, PRESENT, MultiModalData, Split
+from .errors import UmeError
+from .evaluate import evaluate, predict, score
+from .fusion import LateFusion
+from .train import Trainer
+
+
+@dataclass(frozen=True)
+class Recipe:
+    help: str
+    pretrain: bool = False
+    joint: bool = True
+    augment: bool = False
+    freeze: bool = False
+    multitask: bool = False
+    missing_class: bool = False
+
+
+METHODS: dict[str, Recipe] = {
+    "unimodal": Recipe("phase 1 only: one model per modality (the 'Uni-Modal Models' row)", pretrain=True, joint=False),
+    "ume-mma": Recipe("UME-MMA: uni-modal pre-training, then late fusion fine-tuned with missing-modality augmentation",
+                      pretrain=True, augment=True),
+    "ume-mma-frozen": Recipe("UME-MMA with frozen phase-1 encoders: phase 2 trains the heads only", pretrain=True,
+                             augment=True, freeze=True),
+    "naive": Recipe("late fusion trained end to end from scratch, no augmentation"),
+    "multitask": Recipe("naive + an extra uni-modal linear classifier and loss per modality", multitask=True),
+    "missing-detection": Recipe("from scratch with augmentation; each head has an extra 'missing' class, and a modality "
+                                "whose head predicts it is ignored at inference", augment=True, missing_class=True),
+    "only-aug": Recipe("ablation: missing-modality augmentation without uni-modal pre-training", augment=True),
+    "only-pretrain": Recipe("ablation: uni-modal pre-training without augmentation", pretrain=True),
+}
+
+
+def task_loss(logits: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
+    """Cross-entropy (multiclass) or binary cross-entropy with logits (multi-label)."""
+    if task == "multilabel":
+        return F.binary_cross_entropy_with_logits(logits.float(), y.float())
+    return F.cross_entropy(logits.float(), y)
+
+
+def make_loss(recipe: Recipe, task: str, aux_weight: float = 1.0):
+    """The loss ``fn(model, batch)`` of a recipe."""
+    def loss(model: LateFusion, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        out = model.forward_all(batch)
+        y = batch[LABEL]
+        if recipe.missing_class:
+            # Each head learns "missing" (class C) where its input was dropped; the fused loss uses the
+            # heads of the modalities that are present.
+            present = batch[PRESENT]
+            k = model.num_classes
+            heads = sum(F.cross_entropy(out["uni"][m].float(), torch.where(present[:, j], y, k))
+                        for j, m in enumerate(model.modalities))
+            cls = torch.stack([out["uni"][m][:, :k] for m in model.modalities]).float()
+            w = present.T.unsqueeze(-1).float()
+            fused = (cls * w).sum(0) / w.sum(0)
+            return F.cross_entropy(fused, y) + heads / len(model.modalities)
+        total = task_loss(out["fused"], y, task)
+        if recipe.multitask:
+            total = total + aux_weight * sum(task_loss(a, y, task) for a in out["aux"].values()) / len(out["aux"])
+        return total
+    return loss
+
+
+def check_method(method: str) -> Recipe:
+    if method not in METHODS:
+        raise UmeError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}")
+    return METHODS[method]
+
+
+def pretrain(data: MultiModalData, cfg: RunConfig, trainer: Trainer,
+             encoders: Mapping[str, str | nn.Module | None] | None = None) -> dict[str, LateFusion]:
+    """Phase 1: a uni-modal model per modality, each trained on the samples where its modality is present."""
+    encoders = dict(cfg.encoders) | dict(encoders or {})
+    shapes = data.input_shapes()
+    models = {}
+    for j, m in enumerate(data.modalities):
+        keep = data.train.present[:, j]
+        split = data.train.subset(keep.nonzero().squeeze(1)) if not bool(keep.all()) else data.train
+        split = Split({m: split.x[m]}, split.y, split.present[:, j:j + 1])
+        torch.manual_seed(trainer.seed + 101 * (j + 1))
+        model = LateFusion.build({m: shapes[m]}, data.num_classes, {m: encoders.get(m)})
+        rec = Recipe("unimodal")
+        models[m] = trainer.fit(model, split, cfg.phase1, make_loss(rec, data.task), desc=f"phase 1 [{m}]")
+    return models
+
+
+@dataclass
+class RunOutput:
+    """What :func:`run_method` returns: the trained model(s) and their protocol metrics."""
+
+    method: str
+    model: LateFusion | None
+    unimodal: dict[str, LateFusion] = field(default_factory=dict)
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def unimodal_metrics(models: Mapping[str, LateFusion], data: MultiModalData) -> dict[str, dict[str, float]]:
+    """``only:<m>``: each uni-modal model on its own modality. With two modalities the same numbers are
+    also filed under ``miss:<other>`` (the paper's 'Uni-Modal Models' row)."""
+    out = {}
+    for j, m in enumerate(data.modalities):
+        split = Split({m: data.test.x[m]}, data.test.y, data.test.present[:, j:j + 1])
+        out[f"only:{m}"] = score(predict(models[m], split), data.test.y, data.task)
+    if len(data.modalities) == 2:
+        a, b = data.modalities
+        out[f"miss:{a}"], out[f"miss:{b}"] = out[f"only:{b}"], out[f"only:{a}"]
+    return out
+
+
+def run_method(method: str, data: MultiModalData, cfg: RunConfig, trainer: Trainer,
+               pretrained: Mapping[str, LateFusion] | None = None,
+               encoders: Mapping[str, str | nn.Module | None] | None = None, eta: float = 1.0) -> RunOutput:
+    """Train ``method`` on ``data.train`` and evaluate it on ``data.test`` with the protocol.
+
+    ``pretrained`` reuses phase-1 models across methods (they are copied, not changed)."""
+    rec = check_method(method)
+    if rec.missing_class and data.task != "multiclass":
+        raise UmeError("missing-detection needs a multiclass task (its 'missing' class has no multi-label analogue)")
+    uni = dict(pretrained) if pretrained else (pretrain(data, cfg, trainer, encoders) if rec.pretrain else {})
+    if not rec.joint:
+        return RunOutput(method, None, uni, unimodal_metrics(uni, data))
+    torch.manual_seed(trainer.seed)
+    enc = dict(cfg.encoders) | dict(encoders or {})
+    enc = {m: copy.deepcopy(e) if isinstance(e, nn.Module) else e for m, e in enc.items()}  # never share weights
+    model = LateFusion.build(data.input_shapes(), data.num_classes, enc,
+                             missing_class=rec.missing_class, aux_heads=rec.multitask)
+    if rec.pretrain:
+        model.load_unimodal(uni)
+        model.freeze_encoders(rec.freeze)
+    phase = cfg.phase2 if rec.pretrain else cfg.phase1
+    aug = MissingModalityAugmentation(cfg.drop_p, cfg.aug_mode) if rec.augment else None
+    if aug is None and not bool(data.train.present.all()):
+        # Samples missing a modality in the training set still get the substitute for it.
+        aug = MissingModalityAugmentation(0.0, cfg.aug_mode)
+    trainer.fit(model, data.train, phase, make_loss(rec, data.task, cfg.aux_weight), aug, desc=method)
+    return RunOutput(method, model, uni, evaluate(model, data.test, data.task, eta))

@@ -1,0 +1,161 @@
+"""One trainer for every method: phase 1, phase 2 and the baselines differ only in model, loss and augmentation."""
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+from typing import Callable, Iterator, Mapping
+
+import torch
+from torch import nn
+
+from .augment import MissingModalityAugmentation
+from .config import PhaseConfig
+from .data import Split
+from .errors import UmeError
+
+LossFn = Callable[[nn.Module, Mapping[str, torch.Tensor]], torch.Tensor]
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` if given, else CUDA when available, else CPU."""
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA, nothing elsewhere."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def param_groups(model: nn.Module, lr: float | Mapping[str, float]) -> list[dict]:
+    """Optimizer groups: parameters under ``encoders.<m>``/``heads.<m>``/``aux.<m>`` get ``lr[m]``;
+    everything else the mean rate. Frozen parameters are left out."""
+    if not isinstance(lr, Mapping):
+        return [{"params": [p for p in model.parameters() if p.requires_grad], "lr": float(lr)}]
+    groups: dict[str, list] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        parts = name.split(".")
+        key = parts[1] if len(parts) > 2 and parts[0] in ("encoders", "heads", "aux") and parts[1] in lr else "_other"
+        groups.setdefault(key, []).append(p)
+    default = sum(lr.values()) / len(lr)
+    return [{"params": ps, "lr": float(lr.get(k, default))} for k, ps in groups.items()]
+
+
+def make_optimizer(model: nn.Module, cfg: PhaseConfig) -> torch.optim.Optimizer:
+    groups = param_groups(model, cfg.lr)
+    if not any(g["params"] for g in groups):
+        raise UmeError("nothing to train: every parameter is frozen")
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=groups[0]["lr"], momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=groups[0]["lr"], weight_decay=cfg.weight_decay)
+    raise UmeError(f"unknown optimizer '{cfg.optimizer}'; use 'sgd' or 'adamw'")
+
+
+def atomic_save(obj: object, path: str | Path) -> None:
+    """``torch.save`` to a temporary file, then rename: a crash never leaves half a checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+class Trainer:
+    """Trains any model on a :class:`Split` with a loss ``fn(model, batch) -> scalar``.
+
+    Two input paths: ``resident`` keeps the whole split on the device and draws batches by
+    device-side index permutation (no DataLoader); ``dataloader`` streams from CPU memory.
+    ``loader="auto"`` picks resident on CPU, and on CUDA when the split takes under
+    ``resident_fraction`` of free GPU memory.
+    """
+
+    def __init__(self, device: str | torch.device | None = None, seed: int = 0, progress: bool = True,
+                 loader: str = "auto", amp: bool = True, resident_fraction: float = 0.5,
+                 checkpoint: str | Path | None = None) -> None:
+        if loader not in ("auto", "resident", "dataloader"):
+            raise UmeError(f"loader '{loader}' unknown; use 'auto', 'resident' or 'dataloader'")
+        self.device = pick_device(device)
+        self.seed = seed
+        self.progress = progress
+        self.loader = loader
+        self.amp = amp
+        self.resident_fraction = resident_fraction
+        self.checkpoint = Path(checkpoint) if checkpoint else None
+        self.history: list[dict] = []
+
+    def uses_resident(self, split: Split) -> bool:
+        if self.loader != "auto":
+            return self.loader == "resident"
+        if self.device.type != "cuda":
+            return True
+        free, _ = torch.cuda.mem_get_info(self.device)
+        return split.nbytes() < self.resident_fraction * free
+
+    def batches(self, split: Split, batch_size: int, generator: torch.Generator,
+                resident: bool) -> Iterator[dict[str, torch.Tensor]]:
+        """Shuffled batches on the device; a last batch of one sample is dropped (BatchNorm)."""
+        n = len(split)
+        if resident:
+            perm = torch.randperm(n, generator=generator, device=generator.device)
+            for i in range(0, n, batch_size):
+                idx = perm[i:i + batch_size]
+                if len(idx) > 1:
+                    yield split.batch(idx)
+            return
+        loader = torch.utils.data.DataLoader(range(n), batch_size=batch_size, shuffle=True, generator=generator,
+                                             collate_fn=lambda ix: split.batch(torch.tensor(ix)))
+        for b in loader:
+            if len(b["label"]) > 1:
+                yield {k: v.to(self.device, non_blocking=True) for k, v in b.items()}
+
+    def fit(self, model: nn.Module, split: Split, cfg: PhaseConfig, loss_fn: LossFn,
+            augment: MissingModalityAugmentation | None = None, desc: str = "train") -> nn.Module:
+        """Train ``model`` in place for ``cfg.epochs``; appends per-epoch mean loss to ``history``."""
+        from tqdm.auto import tqdm
+
+        model.to(self.device)
+        resident = self.uses_resident(split)
+        data = split.to(self.device) if resident else split
+        gdev = self.device if resident else torch.device("cpu")
+        g = torch.Generator(device=gdev).manual_seed(self.seed)
+        gaug = torch.Generator(device=self.device).manual_seed(self.seed + 1)
+        opt = make_optimizer(model, cfg)
+        sched = torch.optim.lr_scheduler.StepLR(opt, cfg.step_every, cfg.gamma) if cfg.step_every else None
+        mods = split.modalities
+        steps = cfg.epochs * max(1, len(split) // cfg.batch_size)
+        bar = tqdm(total=steps, desc=desc, disable=not self.progress, leave=False)
+        model.train()
+        for epoch in range(cfg.epochs):
+            t0, total, count, seen = time.perf_counter(), torch.zeros((), device=self.device), 0, 0
+            for batch in self.batches(data, cfg.batch_size, g, resident):
+                if augment is not None:
+                    batch = augment(batch, mods, gaug)
+                with autocast(self.device, self.amp):
+                    loss = loss_fn(model, batch)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += loss.detach().float()
+                count += 1
+                seen += len(batch["label"])
+                bar.update(1)
+            if sched:
+                sched.step()
+            mean = float(total) / max(count, 1)
+            if mean != mean:
+                raise UmeError(f"{desc}: the loss became NaN in epoch {epoch + 1}; lower the learning rate")
+            self.history.append({"phase": desc, "epoch": epoch + 1, "loss": mean, "seconds": time.perf_counter() - t0,
+                                 "samples": seen, "resident": resident})
+            bar.set_postfix(loss=f"{mean:.3f}")
+            if self.checkpoint:
+                atomic_save({"model": model.state_dict(), "epoch": epoch + 1, "phase": desc}, self.checkpoint)
+        bar.close()
+        model.eval()
+        return model
