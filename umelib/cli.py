@@ -68,6 +68,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from .chapters import chapter_results, results_path
+    from .results import format_table
+
+    res = chapter_results(args.chapter, args.profile, retrain=True, save=True, device=args.device,
+                          progress=not args.quiet)
+    extra = {"Bayes optimum (MC)": res[0]["reference"]["bayes"]} if "reference" in res[0] else {}
+    print(format_table(res, extra))
+    print(f"wrote {results_path(args.chapter, args.profile)}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m umelib", description="UME-MMA: robust multi-modal models under missing modalities")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -85,6 +97,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(fn=cmd_run)
+    c = sub.add_parser("reproduce", help="rerun a chapter's experiments and write results/<chapter>_<profile>.json")
+    c.add_argument("chapter")
+    c.add_argument("--profile", default="full")
+    c.add_argument("--device", default=None)
+    c.add_argument("--quiet", action="store_true")
+    c.set_defaults(fn=cmd_reproduce)
     return p
 
 

@@ -1,0 +1,41 @@
+"""The experiments behind each chapter, defined once: the chapter and ``python -m umelib reproduce`` both call
+:func:`chapter_results`, which loads the committed results of a profile if they exist, else trains."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import UmeError
+from .experiment import run
+from .results import load_json, save_json
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CHAPTERS: dict[str, dict[str, Any]] = {
+    "five_minutes": {"dataset": "synthetic", "methods": ["unimodal", "naive", "ume-mma"],
+                     "seeds": {"smoke": [0], "full": [0, 1, 2]}},
+}
+
+
+def results_path(chapter: str, profile: str, root: str | Path | None = None) -> Path:
+    return Path(root or ROOT / "results") / f"{chapter}_{profile}.json"
+
+
+def chapter_results(chapter: str, profile: str, retrain: bool = False, save: bool = False,
+                    root: str | Path | None = None, **kw: Any) -> list[dict]:
+    """Results of ``chapter`` under ``profile``: committed ones when present (unless ``retrain``), else a fresh
+    run; ``save`` writes them (atomically, replacing an older file for the same chapter and profile)."""
+    if chapter not in CHAPTERS:
+        raise UmeError(f"unknown chapter '{chapter}'; choose one of {', '.join(CHAPTERS)}")
+    spec = CHAPTERS[chapter]
+    path = results_path(chapter, profile, root)
+    if path.exists() and not retrain:
+        return load_json(path)["results"]
+    t0 = time.perf_counter()
+    res = run(spec["dataset"], spec["methods"], profile, spec["seeds"].get(profile, [0]), **kw)
+    if save:
+        save_json({"chapter": chapter, "profile": profile, "wall_s": round(time.perf_counter() - t0, 1),
+                   "command": f"python -m umelib reproduce {chapter} --profile {profile}", "results": res},
+                  path, overwrite=True)
+    return res
