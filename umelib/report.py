@@ -60,7 +60,7 @@ def plot_settings(results: Iterable[Mapping], reference: Mapping[str, float] | N
         ax.scatter(xs, [reference.get(s) for s in order], marker="_", s=900, c="k", zorder=5, label=reference_label)
     ax.set_xlabel("")
     ax.set_ylabel(ylabel)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     lo = df["value"].min()
     ax.set_ylim(max(0, lo - 10), 100 if df["value"].max() > 90 else df["value"].max() + 8)
     return ax
