@@ -98,11 +98,12 @@ def test_bad_npz(tmp_path, name, changes, message):
     (("--dataset", "synthetic", "--method", "magic"), "unknown method 'magic'"),
     (("--dataset", "synthetic", "--encoder", "x=transformer9000"), "unknown encoder 'transformer9000'"),
     (("--dataset", "synthetic", "--encoder", "x"), "modality=name"),
+    (("--dataset", "synthetic", "--encoder", "video=lenet"), "modalities ['video'] that the data does not have"),
     (("--dataset", "synthetic", "--profile", "huge"), "unknown profile 'huge'"),
     (("--dataset", "/no/such/file.npz"), "file not found"),
     (("--dataset", "synthetic", "--drop-p", "0.8"), "sum to <= 1"),
     (("--dataset", "synthetic", "--eta", "2"), "--eta must lie in [0, 1]"),
-], ids=["dataset", "method", "encoder", "encoder-syntax", "profile", "missing-file", "drop-p", "eta"])
+], ids=["dataset", "method", "encoder", "encoder-syntax", "encoder-modality", "profile", "missing-file", "drop-p", "eta"])
 def test_bad_names(args, message):
     r = cli("run", *args, "--quiet")
     assert r.returncode == 2, r.stderr

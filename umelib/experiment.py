@@ -11,6 +11,7 @@ import numpy as np
 from . import synthetic  # noqa: F401  (registers the synthetic datasets)
 from .config import RunConfig, get_config
 from .data import MultiModalData, load_dataset
+from .errors import UmeError
 from .methods import check_method, pretrain, run_method
 from .results import make_result, provenance
 from .train import Trainer
@@ -41,10 +42,14 @@ def bayes_reference(data: MultiModalData, n: int = 10**6) -> dict[str, dict[str,
 
 
 def prepare(dataset: str | MultiModalData, profile: str | None = None, seed: int = 0,
-            **overrides: Any) -> tuple[MultiModalData, RunConfig]:
-    """The dataset (subsampled as the profile says) and its :class:`RunConfig`."""
+            encoders: Mapping[str, Any] | None = None, **overrides: Any) -> tuple[MultiModalData, RunConfig]:
+    """The dataset (subsampled as the profile says) and its :class:`RunConfig`; checks that ``encoders``
+    (and the config's) name modalities the data has."""
     data = dataset if isinstance(dataset, MultiModalData) else load_dataset(dataset, seed=seed)
     cfg = get_config(profile, data.name, **overrides)
+    unknown = (set(cfg.encoders) | set(encoders or {})) - set(data.modalities)
+    if unknown:
+        raise UmeError(f"encoders named for modalities {sorted(unknown)} that the data does not have ({', '.join(data.modalities)})")
     return data.subsample(cfg.n_train, cfg.n_test, seed=seed), cfg
 
 
@@ -62,7 +67,7 @@ def run(dataset: str | MultiModalData, methods: str | Iterable[str] = "ume-mma",
     profile = profile or os.environ.get("UME_PROFILE", "smoke")
     results = []
     for seed in seeds:
-        data, cfg = prepare(dataset, profile, seed, **overrides)
+        data, cfg = prepare(dataset, profile, seed, encoders, **overrides)
         ref = bayes_reference(data)
         trainer = Trainer(device, seed=seed, progress=progress)
         t0 = time.perf_counter()

@@ -95,7 +95,9 @@ def pretrain(data: MultiModalData, cfg: RunConfig, trainer: Trainer,
         split = data.train.subset(keep.nonzero().squeeze(1)) if not bool(keep.all()) else data.train
         split = Split({m: split.x[m]}, split.y, split.present[:, j:j + 1])
         torch.manual_seed(trainer.seed + 101 * (j + 1))
-        model = LateFusion.build({m: shapes[m]}, data.num_classes, {m: encoders.get(m)})
+        enc = encoders.get(m)
+        enc = copy.deepcopy(enc) if isinstance(enc, nn.Module) else enc  # the caller's module is never trained
+        model = LateFusion.build({m: shapes[m]}, data.num_classes, {m: enc})
         rec = Recipe("unimodal")
         models[m] = trainer.fit(model, split, cfg.phase1, make_loss(rec, data.task), desc=f"phase 1 [{m}]")
     return models
