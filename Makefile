@@ -34,7 +34,7 @@ book: data
 	@test -f _build/html/index.html && echo "book: _build/html/index.html"
 
 test: install
-	$(PY) -m pytest -q tests --nbmake book
+	$(PY) -m pytest -q tests --nbmake --nbmake-timeout=900 book
 
 bench: install
 	$(PY) bench/throughput.py

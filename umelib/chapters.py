@@ -12,9 +12,17 @@ from .results import load_json, save_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
+def _theory_models(profile: str, **kw: Any) -> list[dict]:
+    from .complementary import sweep
+
+    return sweep("discrete", profile, **kw) + sweep("gaussian", profile, **kw)
+
+
+# A chapter runs `methods` on `dataset` for `seeds`, or calls its own `runner(profile, device=, progress=)`.
 CHAPTERS: dict[str, dict[str, Any]] = {
     "five_minutes": {"dataset": "synthetic", "methods": ["unimodal", "naive", "ume-mma"],
                      "seeds": {"smoke": [0], "full": [0, 1, 2]}},
+    "theory_models": {"runner": _theory_models},
 }
 
 
@@ -33,7 +41,10 @@ def chapter_results(chapter: str, profile: str, retrain: bool = False, save: boo
     if path.exists() and not retrain:
         return load_json(path)["results"]
     t0 = time.perf_counter()
-    res = run(spec["dataset"], spec["methods"], profile, spec["seeds"].get(profile, [0]), **kw)
+    if "runner" in spec:
+        res = spec["runner"](profile, **kw)
+    else:
+        res = run(spec["dataset"], spec["methods"], profile, spec["seeds"].get(profile, [0]), **kw)
     if save:
         save_json({"chapter": chapter, "profile": profile, "wall_s": round(time.perf_counter() - t0, 1),
                    "command": f"python -m umelib reproduce {chapter} --profile {profile}", "results": res},

@@ -71,8 +71,13 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     res = chapter_results(args.chapter, args.profile, retrain=True, save=True, device=args.device,
                           progress=not args.quiet)
-    extra = {"Bayes optimum (MC)": res[0]["reference"]["bayes"]} if "reference" in res[0] else {}
-    print(format_table(res, extra))
+    if "metrics" in res[0]:
+        extra = {"Bayes optimum (MC)": res[0]["reference"]["bayes"]} if "reference" in res[0] else {}
+        print(format_table(res, extra))
+    else:
+        keys = [k for k, v in res[0].items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)]
+        print("\n".join("  ".join(f"{k}={r[k]:.4g}" if isinstance(r[k], float) else f"{k}={r[k]}" for k in keys)
+                        for r in res))
     print(f"wrote {results_path(args.chapter, args.profile)}")
     return 0
 

@@ -95,6 +95,22 @@ class GaussianSpec:
         return out
 
 
+def conditional_entropies(spec: GaussianSpec, n: int = 10**6, seed: int = 54321, chunk: int = 100_000) -> dict[str, float]:
+    """Monte Carlo H(Y | observed) in nats for ``complete`` and every ``miss:<m>`` setting (E[-log p(y|obs)])."""
+    rng = np.random.default_rng(seed)
+    settings = {"complete": spec.modalities} | {f"miss:{m}": [o for o in spec.modalities if o != m] for m in spec.modalities}
+    sums = dict.fromkeys(settings, 0.0)
+    done = 0
+    while done < n:
+        k = min(chunk, n - done)
+        xs, y = spec.sample(k, rng)
+        for s, obs in settings.items():
+            post = spec.posterior(xs, obs)
+            sums[s] += float(-np.log(np.clip(post[np.arange(k), y], 1e-300, None)).sum())
+        done += k
+    return {s: v / n for s, v in sums.items()}
+
+
 def make_gaussian(spec: GaussianSpec | None = None, n_train: int = 50_000, n_val: int = 5_000,
                   n_test: int = 20_000, seed: int = 0, name: str = "synthetic") -> MultiModalData:
     """Draw train/val/test splits from ``spec``; ``seed`` seeds the samples."""
