@@ -43,11 +43,13 @@ class MLP(nn.Module):
 class LeNet(nn.Module):
     """LeNet-style CNN for small images and spectrograms (any H, W; 1 or more channels).
 
-    Conv blocks of 5x5 then 3x3 convolutions with max-pooling until the map is about 7x7,
-    then global average pooling; ``out_dim`` features.
+    Conv blocks (a 5x5, then 3x3 convolutions, BatchNorm, ReLU, 2x2 max-pooling) with ``width``
+    channels doubling per block, until the map is about 7x7, then the flattened map and a
+    projection to ``out_dim`` features. The default width of 8 keeps it light, in the spirit of
+    MultiBench's AV-MNIST LeNets (6 channels, doubling): 2 blocks for 28x28, 4 for 112x112.
     """
 
-    def __init__(self, in_ch: int = 1, size: int = 28, width: int = 32, out_dim: int = 128) -> None:
+    def __init__(self, in_ch: int = 1, size: int = 28, width: int = 8, out_dim: int = 128) -> None:
         super().__init__()
         blocks: list[nn.Module] = []
         c, s, w = in_ch, size, width
@@ -55,11 +57,12 @@ class LeNet(nn.Module):
         while True:
             blocks += [nn.Conv2d(c, w, k, padding=k // 2), nn.BatchNorm2d(w), nn.ReLU(), nn.MaxPool2d(2)]
             c, s, k = w, s // 2, 3
-            w = min(2 * w, 4 * width)
+            w = min(2 * w, 16 * width)
             if s <= 7:
                 break
-        self.features = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.proj = nn.Sequential(nn.Linear(c, out_dim), nn.ReLU())
+        s = max(s, 1)
+        self.features = nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(s), nn.Flatten())
+        self.proj = nn.Sequential(nn.Linear(c * s * s, out_dim), nn.ReLU())
         self.out_dim = out_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -43,6 +43,8 @@ METHODS: dict[str, Recipe] = {
     "multitask": Recipe("naive + an extra uni-modal linear classifier and loss per modality", multitask=True),
     "missing-detection": Recipe("from scratch with augmentation; each head has an extra 'missing' class, and a modality "
                                 "whose head predicts it is ignored at inference", augment=True, missing_class=True),
+    "frozen-heads": Recipe("ablation: heads-only late fusion on frozen phase-1 encoders, no augmentation",
+                           pretrain=True, freeze=True),
     "only-aug": Recipe("ablation: missing-modality augmentation without uni-modal pre-training", augment=True),
     "only-pretrain": Recipe("ablation: uni-modal pre-training without augmentation", pretrain=True),
 }
