@@ -1,0 +1,56 @@
+"""One call for a whole table set (paper Tables 1, 4 and 5): per seed, phase 1 is trained once and shared by
+every method that starts from it, then every method and every drop probability of the sweep."""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Iterable
+
+from .experiment import bayes_reference, prepare
+from .methods import check_method, pretrain, run_method
+from .results import make_result, provenance
+from .train import Trainer
+
+TABLE1 = ["unimodal", "naive", "multitask", "missing-detection", "ume-mma"]
+TABLE4 = ["only-aug", "only-pretrain", "ume-mma-frozen", "frozen-heads", "ume-mma"]
+DROP_PS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
+
+
+def run_suite(dataset: str, profile: str | None = None, seeds: Iterable[int] = (0, 1, 2),
+              methods: Iterable[str] | None = None, drop_ps: Iterable[float] = DROP_PS, device: str | None = None,
+              progress: bool = False, **overrides: Any) -> list[dict]:
+    """Result dicts for every (seed, method) and every (seed, drop p) of UME-MMA; sweep results carry
+    ``"sweep": {"drop_p": p}`` and the method name ``ume-mma@p=<p>``."""
+    methods = list(dict.fromkeys(methods or TABLE1 + TABLE4))
+    out = []
+    for seed in seeds:
+        data, cfg = prepare(dataset, profile, seed, **overrides)
+        ref = bayes_reference(data)
+        trainer = Trainer(device, seed=seed, progress=progress)
+        t0 = time.perf_counter()
+        uni = pretrain(data, cfg, trainer)
+        t_pre = time.perf_counter() - t0
+        jobs = [(m, cfg) for m in methods] + [(f"ume-mma@p={p:g}", dataclasses.replace(cfg, drop_p=p))
+                                               for p in drop_ps]
+        done: dict[tuple[str, Any], Any] = {}
+        for name, c in jobs:
+            method = name.split("@")[0]
+            rec = check_method(method)
+            t1 = time.perf_counter()
+            key = (method, c.drop_p if rec.augment else None)
+            reused = key in done  # the sweep point at the default p is the ume-mma run itself
+            if not reused:
+                done[key] = run_method(method, data, c, trainer, pretrained=uni if rec.pretrain else None)
+            res = done[key]
+            metric = "accuracy" if data.task == "multiclass" else "f1_micro"
+            prov = provenance(c.to_dict(), trainer.device, time.perf_counter() - t1,
+                              phase1_shared_s=round(t_pre, 3), n_train=len(data.train), n_test=len(data.test))
+            extra: dict[str, Any] = {"modalities": data.modalities}
+            if "@" in name:
+                extra["sweep"] = {"drop_p": c.drop_p}
+            if reused:
+                extra["same_run_as"] = method
+            if ref:
+                extra["reference"] = ref
+            out.append(make_result(data.name, name, profile or "smoke", seed, metric, res.metrics, prov, **extra))
+    return out
