@@ -10,3 +10,17 @@ def test_suite_shares_phase1_and_reuses_the_default_sweep_point():
     by = {r["method"]: r for r in res}
     assert by["ume-mma@p=0.3"]["metrics"] == by["ume-mma"]["metrics"] and by["ume-mma@p=0.3"]["same_run_as"] == "ume-mma"
     assert by["ume-mma@p=0"]["sweep"] == {"drop_p": 0.0} and "same_run_as" not in by["ume-mma@p=0"]
+
+
+def test_suite_cache_skips_training(tmp_path):
+    import time
+
+    kw = dict(seeds=[0], methods=["unimodal", "ume-mma"], drop_ps=[], n_train=400, n_test=300,
+              phase1=PhaseConfig(2, 64, 5e-2), phase2=PhaseConfig(1, 64, 1e-2), cache_dir=tmp_path)
+    a = run_suite("synthetic", "smoke", **kw)
+    assert len(list(tmp_path.glob("phase1-*.pt"))) == 1 and len(list(tmp_path.glob("result-*.json"))) == 2
+    t0 = time.perf_counter()
+    b = run_suite("synthetic", "smoke", **kw)
+    assert [r["metrics"] for r in a] == [r["metrics"] for r in b]
+    c = run_suite("synthetic", "smoke", **{**kw, "methods": ["naive", "only-pretrain"]})  # phase 1 from the cache
+    assert len(list(tmp_path.glob("phase1-*.pt"))) == 1 and len(c) == 2

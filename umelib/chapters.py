@@ -18,11 +18,21 @@ def _theory_models(profile: str, **kw: Any) -> list[dict]:
     return sweep("discrete", profile, **kw) + sweep("gaussian", profile, **kw)
 
 
+def _avmnist(profile: str, **kw: Any) -> list[dict]:
+    from .suite import run_suite
+
+    if profile == "full":
+        return run_suite("avmnist", "full", seeds=[0, 1, 2], **kw)
+    return run_suite("avmnist-small", profile, seeds=[0], drop_ps=[0.0, 0.3, 0.5], **kw)
+
+
 # A chapter runs `methods` on `dataset` for `seeds`, or calls its own `runner(profile, device=, progress=)`.
 CHAPTERS: dict[str, dict[str, Any]] = {
     "five_minutes": {"dataset": "synthetic", "methods": ["unimodal", "naive", "ume-mma"],
                      "seeds": {"smoke": [0], "full": [0, 1, 2]}},
     "theory_models": {"runner": _theory_models},
+    # Tables 1, 4 and 5 on AV-MNIST: one run feeds the five AV-MNIST chapters.
+    "avmnist": {"runner": _avmnist},
 }
 
 

@@ -8,7 +8,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from . import synthetic  # noqa: F401  (registers the synthetic datasets)
+from . import avmnist, synthetic  # noqa: F401  (register their datasets)
 from .config import RunConfig, get_config
 from .data import MultiModalData, load_dataset
 from .errors import UmeError
