@@ -18,12 +18,15 @@ def _theory_models(profile: str, **kw: Any) -> list[dict]:
     return sweep("discrete", profile, **kw) + sweep("gaussian", profile, **kw)
 
 
+SMOKE_DROP_PS = [0.0, 0.3, 0.5]  # 0.3 is the ume-mma run itself
+
+
 def _avmnist(profile: str, **kw: Any) -> list[dict]:
     from .suite import run_suite
 
     if profile == "full":
         return run_suite("avmnist", "full", seeds=[0, 1, 2], **kw)
-    return run_suite("avmnist-small", profile, seeds=[0], drop_ps=[0.0, 0.3, 0.5], **kw)
+    return run_suite("avmnist-small", profile, seeds=[0], drop_ps=SMOKE_DROP_PS, **kw)
 
 
 # A chapter runs `methods` on `dataset` for `seeds`, or calls its own `runner(profile, device=, progress=)`.
@@ -60,3 +63,21 @@ def chapter_results(chapter: str, profile: str, retrain: bool = False, save: boo
                    "command": f"python -m umelib reproduce {chapter} --profile {profile}", "results": res},
                   path, overwrite=True)
     return res
+
+
+AVMNIST_COLUMNS = {"miss:image": "miss-v", "miss:audio": "miss-a", "complete": "complete", "avg": "avg"}
+
+
+def avmnist_results(profile: str, methods: list[str], drop_ps: list[float] = (), retrain: bool = False,
+                    device: str | None = None) -> list[dict]:
+    """What an AV-MNIST chapter shows: with ``full``, the committed ``results/avmnist_full.json`` (unless
+    ``retrain``), filtered to ``methods`` and the sweep; otherwise a run of just these pieces of the suite on the
+    small build, cached in ``runs/cache`` so the five chapters train each piece once."""
+    from .suite import run_suite
+
+    wanted = set(methods) | {f"ume-mma@p={p:g}" for p in drop_ps}
+    path = results_path("avmnist", profile)
+    if path.exists() and not retrain:
+        return [r for r in load_json(path)["results"] if r["method"] in wanted]
+    dataset, seeds = ("avmnist", [0, 1, 2]) if profile == "full" else ("avmnist-small", [0])
+    return run_suite(dataset, profile, seeds, methods, drop_ps, device=device, cache_dir=ROOT / "runs" / "cache")

@@ -50,9 +50,14 @@ def run_suite(dataset: str, profile: str | None = None, seeds: Iterable[int] = (
             rec = check_method(method)
             t1 = time.perf_counter()
             key = (method, c.drop_p if rec.augment else None)
-            rkey = _key(data.name, profile, seed, name, c.to_dict(), len(data.train), commit)
-            if cache and (cache / f"result-{rkey}.json").exists():
-                out.append(load_json(cache / f"result-{rkey}.json"))
+            rkey = _key(data.name, profile, seed, key, c.to_dict(), len(data.train), commit)
+            if cache and (cache / f"result-{rkey}.json").exists():  # same training: sweep point p = drop_p is ume-mma
+                r = load_json(cache / f"result-{rkey}.json")
+                r["method"] = name
+                r.pop("sweep", None)
+                if "@" in name:
+                    r["sweep"] = {"drop_p": c.drop_p}
+                out.append(r)
                 continue
             reused = key in done  # the sweep point at the default p is the ume-mma run itself
             if not reused:
