@@ -49,7 +49,7 @@ WINDOW = HOP * (N_FRAMES - 1)  # 22200 samples (1.007 s): centered STFT frames -
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 IMAGE_ENERGY_KEPT = 0.25  # "remove 75% of the energy"
-DEFAULT_SNR_DB = (-6.0, 6.0)  # SNR of speech to noise, drawn uniformly per sample
+DEFAULT_SNR_DB = (-10.0, 2.0)  # SNR of speech to noise, drawn uniformly per sample
 
 MNIST_MD5 = {
     "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
@@ -303,9 +303,11 @@ def assemble_audio(pool: Sequence[np.ndarray], pool_labels: np.ndarray, y: np.nd
 # ---------------------------------------------------------------- uni-modal probe
 
 def probe_accuracy(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-                   epochs: int = 6, seed: int = 0, device: str | torch.device | None = None) -> float:
-    """Test accuracy (%) of a small CNN (two conv layers; inputs larger than 56 px are average-pooled to
-    56) trained briefly on one modality: a quick check of how informative the modality is."""
+                   epochs: int = 10, seed: int = 0, device: str | torch.device | None = None,
+                   max_size: int = 28, width: int = 8) -> float:
+    """Test accuracy (%) of a small CNN (two 5x5 conv layers of ``width`` and 2x ``width`` channels, max-pooling,
+    a 64-unit hidden layer) trained briefly with Adam on one modality; inputs larger than ``max_size`` are
+    average-pooled down to it. A quick, cheap check of how informative a modality is."""
     from torch import nn
 
     g = torch.Generator().manual_seed(seed)
@@ -313,12 +315,13 @@ def probe_accuracy(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
     dev = torch.device(device) if device is not None else torch.device("cpu")
     xt, yt = torch.as_tensor(x_train).float(), torch.as_tensor(np.asarray(y_train)).long()
     xe, ye = torch.as_tensor(x_test).float(), torch.as_tensor(np.asarray(y_test)).long()
-    pool = max(1, xt.shape[-1] // 56)
-    size = xt.shape[-1] // pool
-    net = nn.Sequential(nn.AvgPool2d(pool) if pool > 1 else nn.Identity(),
-                        nn.Conv2d(xt.shape[1], 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Conv2d(16, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Flatten(), nn.Linear(32 * (size // 4) ** 2, 64), nn.ReLU(),
+    pool = max(1, xt.shape[-1] // max_size)
+    if pool > 1:  # pool once up front (cheaper than in every epoch)
+        xt, xe = nn.functional.avg_pool2d(xt, pool), nn.functional.avg_pool2d(xe, pool)
+    size = xt.shape[-1]
+    net = nn.Sequential(nn.Conv2d(xt.shape[1], width, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(width, 2 * width, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Flatten(), nn.Linear(2 * width * (size // 4) ** 2, 64), nn.ReLU(),
                         nn.Linear(64, int(yt.max()) + 1)).to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     for _ in range(epochs):
