@@ -184,7 +184,7 @@ def fit_length(w: torch.Tensor, length: int = WINDOW) -> torch.Tensor:
     return torch.nn.functional.pad(w, (pad // 2, pad - pad // 2))
 
 
-def logmel(waves: np.ndarray | torch.Tensor, sample_rate: int = SAMPLE_RATE, batch: int = 1024,
+def logmel(waves: np.ndarray | torch.Tensor, sample_rate: int = SAMPLE_RATE, batch: int = 256,
            device: str | torch.device | None = None) -> np.ndarray:
     """Log-mel spectrograms (N, 1, 112, 112) float32 in [-1, 1] of ``waves`` (N, L).
 
@@ -294,7 +294,7 @@ def assemble_audio(pool: Sequence[np.ndarray], pool_labels: np.ndarray, y: np.nd
                         noise[rows] += wt[rows, None] * bank[t][start[i + rows, col][:, None] + ar]
             noise /= np.sqrt((noise.astype(np.float64) ** 2).mean(1, keepdims=True)).astype(np.float32) + 1e-8
             w += noise * (10.0 ** (-snr[i:j] / 20.0)).astype(np.float32)[:, None]
-        out[i:j] = logmel(w, batch=batch, device=device)
+        out[i:j] = logmel(w, device=device)
         if progress:
             progress(j)
     return out, chosen
@@ -308,11 +308,21 @@ def probe_accuracy(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
     """Test accuracy (%) of a small CNN (two 5x5 conv layers of ``width`` and 2x ``width`` channels, max-pooling,
     a 64-unit hidden layer) trained briefly with Adam on one modality; inputs larger than ``max_size`` are
     average-pooled down to it. A quick, cheap check of how informative a modality is."""
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    threads = torch.get_num_threads()
+    if dev.type == "cpu":
+        torch.set_num_threads(1)  # tiny convolutions: one thread is as fast and robust to a busy machine
+    try:
+        return _probe(x_train, y_train, x_test, y_test, epochs, seed, dev, max_size, width)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _probe(x_train, y_train, x_test, y_test, epochs, seed, dev, max_size, width) -> float:  # noqa: ANN001
     from torch import nn
 
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    dev = torch.device(device) if device is not None else torch.device("cpu")
     xt, yt = torch.as_tensor(x_train).float(), torch.as_tensor(np.asarray(y_train)).long()
     xe, ye = torch.as_tensor(x_test).float(), torch.as_tensor(np.asarray(y_test)).long()
     pool = max(1, xt.shape[-1] // max_size)
