@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
@@ -12,9 +11,6 @@ from . import avmnist, synthetic  # noqa: F401  (register their datasets)
 from .config import RunConfig, get_config
 from .data import MultiModalData, load_dataset
 from .errors import UmeError
-from .methods import check_method, pretrain, run_method
-from .results import make_result, provenance
-from .train import Trainer
 
 
 @lru_cache(maxsize=16)
@@ -58,31 +54,9 @@ def run(dataset: str | MultiModalData, methods: str | Iterable[str] = "ume-mma",
         encoders: Mapping[str, Any] | None = None, eta: float = 1.0, **overrides: Any) -> list[dict]:
     """Train and evaluate each method for each seed; phase-1 models are trained once per seed and shared
     by every method that starts from them. Returns one result dict (the JSON contract) per run."""
-    import os
+    from .suite import run_suite
 
     methods = [methods] if isinstance(methods, str) else list(methods)
     seeds = [seeds] if isinstance(seeds, int) else list(seeds)
-    for m in methods:
-        check_method(m)
-    profile = profile or os.environ.get("UME_PROFILE", "smoke")
-    results = []
-    for seed in seeds:
-        data, cfg = prepare(dataset, profile, seed, encoders, **overrides)
-        ref = bayes_reference(data)
-        trainer = Trainer(device, seed=seed, progress=progress)
-        t0 = time.perf_counter()
-        uni = pretrain(data, cfg, trainer, encoders) if any(check_method(m).pretrain for m in methods) else None
-        t_pre = time.perf_counter() - t0
-        for method in methods:
-            t1 = time.perf_counter()
-            out = run_method(method, data, cfg, trainer, pretrained=uni if check_method(method).pretrain else None,
-                             encoders=encoders, eta=eta)
-            wall = time.perf_counter() - t1 + (t_pre if check_method(method).pretrain else 0.0)
-            metric = "accuracy" if data.task == "multiclass" else "f1_micro"
-            prov = provenance(cfg.to_dict(), trainer.device, wall, phase1_shared_s=round(t_pre, 3),
-                              n_train=len(data.train), n_test=len(data.test))
-            extra = {"eta": eta, "modalities": data.modalities}
-            if ref:
-                extra["reference"] = ref
-            results.append(make_result(data.name, method, profile, seed, metric, out.metrics, prov, **extra))
-    return results
+    return run_suite(dataset, profile, seeds, methods, drop_ps=[], device=device, progress=progress,
+                     encoders=encoders, eta=eta, **overrides)
