@@ -31,13 +31,15 @@ def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractC
     return contextlib.nullcontext()
 
 
-def param_groups(model: nn.Module, lr: float | Mapping[str, float]) -> list[dict]:
-    """Optimizer groups: parameters under ``encoders.<m>``/``heads.<m>``/``aux.<m>`` get ``lr[m]``;
-    everything else the mean rate. Frozen parameters are left out."""
+def param_groups(model: nn.Module | Mapping[str, torch.Tensor], lr: float | Mapping[str, float]) -> list[dict]:
+    """Optimizer groups from a model or a ``{name: parameter}`` dict: parameters under
+    ``encoders.<m>``/``heads.<m>``/``aux.<m>`` get ``lr[m]``; everything else the mean rate. Frozen parameters
+    are left out."""
+    named = model.named_parameters() if isinstance(model, nn.Module) else model.items()
     if not isinstance(lr, Mapping):
-        return [{"params": [p for p in model.parameters() if p.requires_grad], "lr": float(lr)}]
+        return [{"params": [p for _, p in named if p.requires_grad], "lr": float(lr)}]
     groups: dict[str, list] = {}
-    for name, p in model.named_parameters():
+    for name, p in named:
         if not p.requires_grad:
             continue
         parts = name.split(".")
@@ -47,7 +49,8 @@ def param_groups(model: nn.Module, lr: float | Mapping[str, float]) -> list[dict
     return [{"params": ps, "lr": float(lr.get(k, default))} for k, ps in groups.items()]
 
 
-def make_optimizer(model: nn.Module, cfg: PhaseConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module | Mapping[str, torch.Tensor], cfg: PhaseConfig) -> torch.optim.Optimizer:
+    """The optimizer ``cfg`` names over the trainable parameters of ``model`` (a module or a name -> tensor dict)."""
     groups = param_groups(model, cfg.lr)
     if not any(g["params"] for g in groups):
         raise UmeError("nothing to train: every parameter is frozen")

@@ -1,0 +1,175 @@
+"""Many small runs at once on one device: K models of the same architecture are stacked
+(``torch.func.stack_module_state``) and every step is one ``vmap``-ed forward/backward over the K runs.
+
+One LeNet pair uses a few percent of a GPU; stacking seeds and drop probabilities fills it. Each run keeps
+its own seed (initialisation is the caller's, data order and augmentation are drawn exactly as
+:class:`umelib.train.Trainer` draws them) and its own augmentation, so a stacked run reproduces the
+sequential one up to float rounding.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from .augment import MissingModalityAugmentation, replace
+from .config import PhaseConfig
+from .data import LABEL, PRESENT, Split
+from .errors import UmeError
+from .train import LossFn, autocast, make_optimizer, pick_device
+
+
+class _Loss(nn.Module):
+    """``forward(batch) = loss_fn(model, batch)``, so that ``functional_call`` can run any loss."""
+
+    def __init__(self, model: nn.Module, loss_fn: LossFn) -> None:
+        super().__init__()
+        self.model = model
+        self.loss_fn = loss_fn
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.loss_fn(self.model, batch)
+
+
+def check_stackable(models: Sequence[nn.Module]) -> None:
+    """Raise :class:`UmeError` unless every model has the same parameter and buffer names, shapes and
+    trainable flags as the first."""
+    if not models:
+        raise UmeError("fit_many needs at least one model")
+    ref = models[0]
+    sig = [(n, tuple(p.shape), p.requires_grad) for n, p in ref.named_parameters()]
+    bsig = [(n, tuple(b.shape)) for n, b in ref.named_buffers()]
+    for k, m in enumerate(models[1:], 1):
+        if [(n, tuple(p.shape), p.requires_grad) for n, p in m.named_parameters()] != sig or \
+                [(n, tuple(b.shape)) for n, b in m.named_buffers()] != bsig:
+            raise UmeError(f"model {k} differs from model 0 in its parameters, buffers or frozen parts; "
+                           "runs trained together need one architecture (train the others separately)")
+
+
+class MultiTrainer:
+    """Trains K same-shaped models concurrently on one resident :class:`Split` (see the module doc).
+
+    ``history`` gets one entry per run and epoch (``run`` = index in the list given to :meth:`fit`)."""
+
+    def __init__(self, device: str | torch.device | None = None, amp: bool = True, progress: bool = False) -> None:
+        self.device = pick_device(device)
+        self.amp = amp
+        self.progress = progress
+        self.history: list[dict] = []
+
+    def fit(self, models: Sequence[nn.Module], split: Split, cfg: PhaseConfig, loss_fn: LossFn,
+            seeds: Sequence[int], augments: Sequence[MissingModalityAugmentation | None] | None = None,
+            indices: Sequence[torch.Tensor] | None = None, desc: str = "train") -> list[nn.Module]:
+        """Train every model in place for ``cfg.epochs`` and return them (in eval mode).
+
+        ``seeds[k]`` drives run k's batch order (and ``seeds[k] + 1`` its augmentation), as in ``Trainer``;
+        ``augments[k]`` is run k's augmentation (or None); ``indices[k]`` restricts run k to those samples of
+        ``split`` (all runs need the same number of samples). Without ``indices`` every run sees all of it."""
+        from tqdm.auto import tqdm
+
+        k_runs = len(models)
+        check_stackable(models)
+        augments = list(augments) if augments is not None else [None] * k_runs
+        if len(seeds) != k_runs or len(augments) != k_runs or (indices is not None and len(indices) != k_runs):
+            raise UmeError(f"fit_many got {k_runs} models but {len(seeds)} seeds, {len(augments)} augmentations"
+                           + (f" and {len(indices)} index sets" if indices is not None else "")
+                           + "; give one of each per run")
+        dev = self.device
+        data = split.to(dev)
+        n = len(split) if indices is None else len(indices[0])
+        if indices is not None:
+            if any(len(ix) != n for ix in indices):
+                raise UmeError("runs trained together need the same number of training samples; "
+                               f"got {sorted({len(ix) for ix in indices})}")
+            indices = [ix.to(dev) for ix in indices]
+        for m in models:
+            m.to(dev)
+        params, buffers = stack_module_state(list(models))
+        trainable = {name: p for name, p in params.items() if p.requires_grad}
+        frozen = {name: p.detach() for name, p in params.items() if not p.requires_grad}
+        opt = make_optimizer(trainable, cfg)
+        sched = torch.optim.lr_scheduler.StepLR(opt, cfg.step_every, cfg.gamma) if cfg.step_every else None
+        base = _Loss(copy.deepcopy(models[0]).to("meta"), loss_fn)
+        base.train()
+
+        def one(p: dict, b: dict, batch: dict) -> torch.Tensor:
+            return functional_call(base, ({f"model.{k}": v for k, v in p.items()}
+                                          | {f"model.{k}": v for k, v in b.items()}), (batch,))
+
+        step = vmap(one, in_dims=(0, 0, 0))
+        gens = [torch.Generator(device=dev).manual_seed(int(s)) for s in seeds]
+        gaugs = [torch.Generator(device=dev).manual_seed(int(s) + 1) for s in seeds]
+        mods = split.modalities
+        same_subs = all(a is None or a.substitutes == (augments[0] or a).substitutes for a in augments)
+        subs = next((a.substitutes for a in augments if a is not None), {})
+        steps = cfg.epochs * max(1, n // cfg.batch_size)
+        bar = tqdm(total=steps, desc=f"{desc} x{k_runs}", disable=not self.progress, leave=False)
+        for epoch in range(cfg.epochs):
+            t0, total, count = time.perf_counter(), torch.zeros(k_runs, device=dev), 0
+            perms = torch.stack([torch.randperm(n, generator=g, device=dev) for g in gens])  # (K, n)
+            if indices is not None:
+                perms = torch.stack([ix[p] for ix, p in zip(indices, perms)])
+            for i in range(0, n, cfg.batch_size):
+                idx = perms[:, i:i + cfg.batch_size]
+                if idx.shape[1] <= 1:
+                    continue
+                batch = data.batch(idx)  # every tensor (K, b, ...)
+                if any(a is not None for a in augments):
+                    batch = self._augment(batch, augments, gaugs, mods, subs if same_subs else None)
+                with autocast(dev, self.amp):
+                    losses = step(trainable | frozen, buffers, batch)
+                opt.zero_grad(set_to_none=True)
+                losses.sum().backward()
+                opt.step()
+                total += losses.detach().float()
+                count += 1
+                bar.update(1)
+            if sched:
+                sched.step()
+            means = (total / max(count, 1)).tolist()
+            dt = time.perf_counter() - t0
+            for k, mean in enumerate(means):
+                if mean != mean:
+                    raise UmeError(f"{desc}, run {k} (seed {seeds[k]}): the loss became NaN in epoch {epoch + 1}; "
+                                   "lower the learning rate")
+                self.history.append({"phase": desc, "run": k, "seed": int(seeds[k]), "epoch": epoch + 1,
+                                     "loss": mean, "seconds": dt, "samples": n, "runs_together": k_runs})
+            bar.set_postfix(loss=f"{sum(means) / k_runs:.3f}")
+        bar.close()
+        with torch.no_grad():
+            for k, m in enumerate(models):
+                m.load_state_dict({name: t[k] for name, t in (params | buffers).items()})
+                m.eval()
+        return list(models)
+
+    @staticmethod
+    def _augment(batch: dict[str, torch.Tensor], augments: Sequence[MissingModalityAugmentation | None],
+                 gens: Sequence[torch.Generator], mods: list[str], subs: dict | None) -> dict[str, torch.Tensor]:
+        """Run k's augmentation on run k's slice, with run k's generator (the draws ``Trainer`` makes); the
+        substitution itself is one call over all runs when they share substitutes."""
+        present = batch[PRESENT]
+        missing = torch.stack([~present[k] if a is None else a.sample_missing(present[k], mods, g)
+                               for k, (a, g) in enumerate(zip(augments, gens))])  # (K, b, M)
+        if subs is None:
+            parts = [replace({m: batch[m][k] for m in mods}, missing[k], mods,
+                             augments[k].substitutes if augments[k] else {}) for k in range(len(augments))]
+            out = {m: torch.stack([p[m] for p in parts]) for m in mods}
+        else:
+            kb = missing.shape[:2]
+            flat = replace({m: batch[m].flatten(0, 1) for m in mods}, missing.flatten(0, 1), mods, subs)
+            out = {m: flat[m].view(*kb, *flat[m].shape[1:]) for m in mods}
+        out[LABEL] = batch[LABEL]
+        out[PRESENT] = ~missing
+        return out
+
+
+def fit_many(models: Sequence[nn.Module], split: Split, cfg: PhaseConfig, loss_fn: LossFn, seeds: Sequence[int],
+             augments: Sequence[MissingModalityAugmentation | None] | None = None,
+             indices: Sequence[torch.Tensor] | None = None, device: str | torch.device | None = None,
+             amp: bool = True, progress: bool = False, desc: str = "train") -> list[nn.Module]:
+    """Shortcut for ``MultiTrainer(device, amp, progress).fit(...)``."""
+    return MultiTrainer(device, amp, progress).fit(models, split, cfg, loss_fn, seeds, augments, indices, desc)
