@@ -86,23 +86,32 @@ def check_method(method: str) -> Recipe:
     return METHODS[method]
 
 
+def unimodal_split(split: Split, j: int) -> Split:
+    """Modality ``j`` alone, on the samples where it is present (phase 1 trains on these)."""
+    keep = split.present[:, j]
+    if not bool(keep.all()):
+        split = split.subset(keep.nonzero().squeeze(1))
+    m = split.modalities[j]
+    return Split({m: split.x[m]}, split.y, split.present[:, j:j + 1])
+
+
+def unimodal_model(data: MultiModalData, cfg: RunConfig, j: int, seed: int,
+                   encoders: Mapping[str, str | nn.Module | None] | None = None) -> LateFusion:
+    """A fresh phase-1 model for modality ``j``, initialised from ``seed`` (as :func:`pretrain` does)."""
+    m = data.modalities[j]
+    enc = (dict(cfg.encoders) | dict(encoders or {})).get(m)
+    enc = copy.deepcopy(enc) if isinstance(enc, nn.Module) else enc  # the caller's module is never trained
+    torch.manual_seed(seed + 101 * (j + 1))
+    return LateFusion.build({m: data.input_shapes()[m]}, data.num_classes, {m: enc})
+
+
 def pretrain(data: MultiModalData, cfg: RunConfig, trainer: Trainer,
              encoders: Mapping[str, str | nn.Module | None] | None = None) -> dict[str, LateFusion]:
     """Phase 1: a uni-modal model per modality, each trained on the samples where its modality is present."""
-    encoders = dict(cfg.encoders) | dict(encoders or {})
-    shapes = data.input_shapes()
-    models = {}
-    for j, m in enumerate(data.modalities):
-        keep = data.train.present[:, j]
-        split = data.train.subset(keep.nonzero().squeeze(1)) if not bool(keep.all()) else data.train
-        split = Split({m: split.x[m]}, split.y, split.present[:, j:j + 1])
-        torch.manual_seed(trainer.seed + 101 * (j + 1))
-        enc = encoders.get(m)
-        enc = copy.deepcopy(enc) if isinstance(enc, nn.Module) else enc  # the caller's module is never trained
-        model = LateFusion.build({m: shapes[m]}, data.num_classes, {m: enc})
-        rec = Recipe("unimodal")
-        models[m] = trainer.fit(model, split, cfg.phase1, make_loss(rec, data.task), desc=f"phase 1 [{m}]")
-    return models
+    loss = make_loss(Recipe("unimodal"), data.task)
+    return {m: trainer.fit(unimodal_model(data, cfg, j, trainer.seed, encoders), unimodal_split(data.train, j),
+                           cfg.phase1, loss, desc=f"phase 1 [{m}]")
+            for j, m in enumerate(data.modalities)}
 
 
 @dataclass
@@ -141,17 +150,28 @@ def run_method(method: str, data: MultiModalData, cfg: RunConfig, trainer: Train
     if not rec.joint:
         return RunOutput(method, None, uni, unimodal_metrics(uni, data))
     torch.manual_seed(trainer.seed)
+    model, phase, aug, loss = setup_method(method, data, cfg, uni, encoders)
+    trainer.fit(model, data.train, phase, loss, aug, desc=method)
+    return RunOutput(method, model, uni, evaluate(model, data.test, data.task, eta))
+
+
+def setup_method(method: str, data: MultiModalData, cfg: RunConfig, pretrained: Mapping[str, LateFusion] | None = None,
+                 encoders: Mapping[str, str | nn.Module | None] | None = None):
+    """What a joint method trains: ``(model, phase config, augmentation or None, loss fn)``; the model is built
+    (from the current torch seed) and, for methods that start from phase 1, loaded from ``pretrained``."""
+    rec = check_method(method)
     enc = dict(cfg.encoders) | dict(encoders or {})
     enc = {m: copy.deepcopy(e) if isinstance(e, nn.Module) else e for m, e in enc.items()}  # never share weights
     model = LateFusion.build(data.input_shapes(), data.num_classes, enc,
                              missing_class=rec.missing_class, aux_heads=rec.multitask)
     if rec.pretrain:
-        model.load_unimodal(uni)
+        if not pretrained:
+            raise UmeError(f"'{method}' starts from phase-1 models; pass them (see umelib.methods.pretrain)")
+        model.load_unimodal(pretrained)
         model.freeze_encoders(rec.freeze)
     phase = cfg.phase2 if rec.pretrain else cfg.phase1
     aug = MissingModalityAugmentation(cfg.drop_p, cfg.aug_mode) if rec.augment else None
     if aug is None and not bool(data.train.present.all()):
         # Samples missing a modality in the training set still get the substitute for it.
         aug = MissingModalityAugmentation(0.0, cfg.aug_mode)
-    trainer.fit(model, data.train, phase, make_loss(rec, data.task, cfg.aux_weight), aug, desc=method)
-    return RunOutput(method, model, uni, evaluate(model, data.test, data.task, eta))
+    return model, phase, aug, make_loss(rec, data.task, cfg.aux_weight)
