@@ -28,7 +28,7 @@ def test_suite_cache_skips_training(tmp_path):
 
 def test_stacked_suite_matches_the_sequential_one():
     # synthetic data differs per seed, so the stacked runs index their own samples of one joint split
-    kw = dict(seeds=[0, 1], methods=["unimodal", "naive", "ume-mma-frozen", "ume-mma"], drop_ps=[0.0, 0.3],
+    kw = dict(seeds=[0, 1], methods=["unimodal", "naive", "ume-mma-frozen", "ume-mma", "only-aug", "only-pretrain"], drop_ps=[0.0, 0.3],
               n_train=300, n_test=300, phase1=PhaseConfig(2, 64, 5e-2), phase2=PhaseConfig(2, 64, 1e-2))
     seq = run_suite("synthetic", "smoke", concurrent=False, **kw)
     stk = run_suite("synthetic", "smoke", concurrent=True, **kw)
@@ -37,7 +37,10 @@ def test_stacked_suite_matches_the_sequential_one():
         for s, v in a["metrics"].items():
             assert abs(v - b["metrics"][s]) <= 0.7, (a["method"], s)  # <= 2 of 300 test samples
     by = {(r["method"], r["seed"]): r for r in stk}
-    assert by[("ume-mma@p=0", 1)]["provenance"]["runs_together"] == 4  # 2 seeds x (p=0, p=0.3 = ume-mma)
-    assert by[("naive", 0)]["provenance"]["runs_together"] == 2
+    # one stacked training per architecture and phase: 2 seeds x (p=0, p=0.3 = ume-mma, only-pretrain)
+    assert by[("ume-mma@p=0", 1)]["provenance"]["runs_together"] == 6
+    assert by[("only-aug", 1)]["provenance"]["trained_with"] == "naive+only-aug"
+    assert by[("naive", 0)]["provenance"]["runs_together"] == 4
+    assert by[("ume-mma-frozen", 0)]["provenance"]["runs_together"] == 2
     assert by[("ume-mma@p=0.3", 0)]["same_run_as"] == "ume-mma"
     assert by[("unimodal", 0)]["metrics"] != by[("unimodal", 1)]["metrics"]

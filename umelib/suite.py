@@ -148,7 +148,8 @@ def _run_sequential(jobs: list[_Job], data: MultiModalData, ref: dict | None, ct
 
 
 def _run_stacked(jobs: list[_Job], datas: dict[int, MultiModalData], refs: dict, ctx: _Ctx, results: dict) -> None:
-    """Phase 1 of all seeds stacked per modality; then per method one stacked training over its pending runs."""
+    """Phase 1 of all seeds stacked per modality; then one stacked training per architecture and phase over the
+    pending runs of every method that trains it (seeds, drop probabilities, with or without augmentation)."""
     if not jobs:
         return
     seeds = sorted({j.seed for j in jobs})
@@ -156,14 +157,15 @@ def _run_stacked(jobs: list[_Job], datas: dict[int, MultiModalData], refs: dict,
     t0 = time.perf_counter()
     uni = _phase1_stacked({s: datas[s] for s in seeds}, jobs[0].cfg, ctx, trainer) if _needs_phase1(jobs) else {}
     t_pre = time.perf_counter() - t0
-    groups: dict[str, list[_Job]] = {}
-    for j in jobs:
-        if all(j.key != k.key for k in groups.get(j.method, [])):
-            groups.setdefault(j.method, []).append(j)
-    for method, group in groups.items():
-        rec = check_method(method)
+    groups: dict[tuple, list[_Job]] = {}
+    for j in jobs:  # one stacked training per architecture and phase: e.g. naive + only-aug, ume-mma@p + only-pretrain
+        rec = check_method(j.method)
+        gkey = ("unimodal",) if not rec.joint else (rec.pretrain, rec.freeze, rec.multitask, rec.missing_class)
+        if all(j.key != k.key for k in groups.get(gkey, [])):
+            groups.setdefault(gkey, []).append(j)
+    for group in groups.values():
         t1 = time.perf_counter()
-        if not rec.joint:
+        if not check_method(group[0].method).joint:
             for j in group:
                 results[j.key] = _result(j, datas[j.seed], refs[j.seed], unimodal_metrics(uni[j.seed], datas[j.seed]),
                                          ctx, time.perf_counter() - t1, t_pre)
@@ -171,15 +173,17 @@ def _run_stacked(jobs: list[_Job], datas: dict[int, MultiModalData], refs: dict,
         built = []
         for j in group:
             torch.manual_seed(j.seed)
-            built.append(setup_method(method, datas[j.seed], j.cfg, uni.get(j.seed), ctx.encoders))
+            built.append(setup_method(j.method, datas[j.seed], j.cfg, uni.get(j.seed), ctx.encoders))
         split, idx = _union([datas[j.seed].train for j in group])
+        names = "+".join(dict.fromkeys(j.method for j in group))
         models = trainer.fit([b[0] for b in built], split, built[0][1], built[0][3], [j.seed for j in group],
-                             [b[2] for b in built], idx, desc=method)
+                             [b[2] for b in built], idx, desc=names)
         wall = time.perf_counter() - t1
         for j, model in zip(group, models):
             d = datas[j.seed]
             results[j.key] = _result(j, d, refs[j.seed], evaluate(model, d.test, d.task, ctx.eta), ctx,
-                                     wall / len(group), t_pre, runs_together=len(group), group_wall_s=round(wall, 3))
+                                     wall / len(group), t_pre, runs_together=len(group), trained_with=names,
+                                     group_wall_s=round(wall, 3))
 
 
 def _same_train(a: MultiModalData, b: MultiModalData) -> bool:
