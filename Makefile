@@ -13,7 +13,7 @@ STAMP := $(if $(VENV),$(VENV),build)/.umelib-installed
 export UME_PROFILE ?= smoke
 export PYTHONHASHSEED := 0
 
-.PHONY: install data data-full book test bench strip clean
+.PHONY: install data data-full book test bench strip clean device-prep
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -44,6 +44,15 @@ test: data
 
 bench: install
 	$(PY) bench/throughput.py
+
+# What bench/device_avmnist.sh needs on a GPU machine without network or pip index: the espeakng-loader
+# wheel for its Python 3.12 and the four MNIST files (carry .device with the device tool).
+device-prep: install
+	@mkdir -p .device/mnist
+	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_17_x86_64 -d .device espeakng-loader==0.2.4
+	cp "$$($(PY) -c 'from umelib.avmnist import default_mnist_dir as f; print(f())')"/*.gz .device/mnist/
+	@du -sh .device
 
 strip:
 	$(PY) data_scripts/strip_notebooks.py book/*.ipynb

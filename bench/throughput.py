@@ -4,6 +4,7 @@ in one process. Prints samples/s and the ratio; optionally writes a JSON with pr
     python bench/throughput.py                          # synthetic MLP pair, CPU or GPU
     python bench/throughput.py --workload avmnist       # LeNet pair on AV-MNIST shapes (28x28 + 112x112)
     python bench/throughput.py --out results/bench/throughput_cpu.json
+    python bench/throughput.py --workload avmnist --stack 21   # + 21 runs stacked with vmap (seeds x drop ps)
 
 The baseline is what most code does: ``TensorDataset`` + ``DataLoader(shuffle=True)`` with the default
 collate, tensors moved to the device per batch, fp32, the augmentation applied per batch on the device.
@@ -21,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from umelib import LateFusion, MissingModalityAugmentation, PhaseConfig, Split, Trainer  # noqa: E402
 from umelib.methods import METHODS, make_loss  # noqa: E402
+from umelib.multirun import MultiTrainer  # noqa: E402
 from umelib.results import provenance, save_json  # noqa: E402
 from umelib.train import make_optimizer  # noqa: E402
 
@@ -77,6 +79,25 @@ def trainer_resident(model, split: Split, cfg: PhaseConfig, device, epochs: int)
     return sum(h["samples"] for h in t.history[1:]) / (time.perf_counter() - t0)
 
 
+def stacked(shapes: dict, split: Split, cfg: PhaseConfig, device, epochs: int, k: int) -> float:
+    """K runs (seeds x drop probabilities) trained at once by ``MultiTrainer``; samples/s summed over the runs."""
+    loss_fn = make_loss(METHODS["ume-mma"], "multiclass")
+    augs = [MissingModalityAugmentation(0.1 * (i % 6)) for i in range(k)]
+    models = []
+    for i in range(k):
+        torch.manual_seed(i)
+        models.append(LateFusion.build(shapes, 10))
+    t = MultiTrainer(device)
+    t.fit(models, split, PhaseConfig(1, cfg.batch_size, cfg.lr), loss_fn, list(range(k)), augs)  # warm-up, not timed
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    t.fit(models, split, PhaseConfig(epochs, cfg.batch_size, cfg.lr), loss_fn, list(range(k)), augs)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return k * epochs * len(split) / (time.perf_counter() - t0)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workload", choices=WORKLOADS, default="synthetic")
@@ -85,6 +106,8 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=64, help="batch size of the DataLoader baseline (the paper's 64)")
     ap.add_argument("--resident-batch", type=int, nargs="*", default=None, help="batch sizes for the resident path")
     ap.add_argument("--workers", type=int, default=0, help="DataLoader workers")
+    ap.add_argument("--stack", type=int, default=None,
+                    help="also time this many runs stacked with vmap (default: 21 on CUDA, none on CPU; 0: none)")
     ap.add_argument("--device", default=None)
     ap.add_argument("--out", default=None, help="write a JSON with provenance (refuses to overwrite)")
     a = ap.parse_args()
@@ -102,10 +125,15 @@ def main() -> int:
         torch.manual_seed(0)
         sps = trainer_resident(LateFusion.build(shapes, 10), split, PhaseConfig(a.epochs, b, 1e-2), device, a.epochs)
         rows.append((f"Trainer resident{', bf16' if device.type == 'cuda' else ''}", b, sps))
+    k = a.stack if a.stack is not None else (21 if device.type == "cuda" else 0)
+    if k:
+        torch.manual_seed(0)
+        rows.append((f"{k} runs stacked (vmap){', bf16' if device.type == 'cuda' else ''}", a.batch,
+                     stacked(shapes, split, PhaseConfig(a.epochs, a.batch, 1e-2), device, a.epochs, k)))
     print(f"workload {a.workload}, {n} samples, {a.epochs} timed epochs, device {device}")
-    print(f"{'setup':32s}{'batch':>7s}{'samples/s':>12s}{'ratio':>8s}")
+    print(f"{'setup':36s}{'batch':>7s}{'samples/s':>12s}{'ratio':>8s}")
     for name, b, sps in rows:
-        print(f"{name:32s}{b:7d}{sps:12.0f}{sps / base:8.2f}")
+        print(f"{name:36s}{b:7d}{sps:12.0f}{sps / base:8.2f}")
     if a.out:
         res = {"workload": a.workload, "n": n, "epochs": a.epochs,
                "rows": [{"setup": r[0], "batch": r[1], "samples_per_s": r[2], "ratio": r[2] / base} for r in rows],

@@ -79,6 +79,8 @@ class MultiTrainer:
                            + (f" and {len(indices)} index sets" if indices is not None else "")
                            + "; give one of each per run")
         dev = self.device
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels
         data = split.to(dev)
         n = len(split) if indices is None else len(indices[0])
         if indices is not None:

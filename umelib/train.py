@@ -125,6 +125,8 @@ class Trainer:
 
         model.to(self.device)
         resident = self.uses_resident(split)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels
         data = split.to(self.device) if resident else split
         gdev = self.device if resident else torch.device("cpu")
         g = torch.Generator(device=gdev).manual_seed(self.seed)
