@@ -65,26 +65,40 @@ class MissingModalityAugmentation:
             raise UmeError(f"augmentation mode '{self.mode}' unknown; use 'one' or 'independent'")
         return torch.tensor(p, device=device)
 
+    def draw(self, n: int, modalities: list[str], device: torch.device | str = "cpu",
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        """Bool (n, M): the random drops for ``n`` complete samples (trainers draw one epoch at a time)."""
+        k = len(modalities)
+        p = self.probs(modalities, device)
+        if self.mode == "one":
+            u = torch.rand(n, device=device, generator=generator)
+            idx = torch.searchsorted(torch.cumsum(p, 0), u, right=True)  # == k: complete
+            return torch.nn.functional.one_hot(idx, k + 1)[:, :k].bool()
+        drop = torch.rand(n, k, device=device, generator=generator) < p
+        allgone = drop.all(1)
+        keep = torch.randint(0, k, (n,), device=device, generator=generator)
+        return drop & ~(torch.nn.functional.one_hot(keep, k).bool() & allgone[:, None])
+
+    @staticmethod
+    def combine(present: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
+        """Which inputs to replace: ``drop`` for complete samples; a sample already missing a modality in the
+        data gets the substitute for it and no further drop."""
+        incomplete = ~present.all(-1, keepdim=True)
+        return torch.where(incomplete, ~present, drop)
+
     def sample_missing(self, present: torch.Tensor, modalities: list[str],
                        generator: torch.Generator | None = None) -> torch.Tensor:
         """Bool (N, M): which inputs to replace by their substitute."""
-        n, k = present.shape
-        p = self.probs(modalities, present.device)
-        if self.mode == "one":
-            u = torch.rand(n, device=present.device, generator=generator)
-            idx = torch.searchsorted(torch.cumsum(p, 0), u, right=True)  # == k: complete
-            drop = torch.nn.functional.one_hot(idx, k + 1)[:, :k].bool()
-        else:
-            drop = torch.rand(n, k, device=present.device, generator=generator) < p
-            allgone = drop.all(1)
-            keep = torch.randint(0, k, (n,), device=present.device, generator=generator)
-            drop &= ~(torch.nn.functional.one_hot(keep, k).bool() & allgone[:, None])
-        incomplete = ~present.all(1, keepdim=True)
-        return torch.where(incomplete, ~present, drop)
+        return self.combine(present, self.draw(present.shape[0], modalities, present.device, generator))
+
+    def apply(self, batch: Mapping[str, torch.Tensor], modalities: list[str], drop: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``batch`` with the drops ``drop`` (N, M) from :meth:`draw` applied (combined with its ``present``)."""
+        present = batch.get(PRESENT)
+        if present is None:
+            present = torch.ones_like(drop)
+        return replace(batch, self.combine(present, drop), modalities, self.substitutes)
 
     def __call__(self, batch: Mapping[str, torch.Tensor], modalities: list[str],
                  generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        present = batch.get(PRESENT)
-        if present is None:
-            present = torch.ones(batch[LABEL].shape[0], len(modalities), dtype=torch.bool, device=batch[LABEL].device)
-        return replace(batch, self.sample_missing(present, modalities, generator), modalities, self.substitutes)
+        n = batch[LABEL].shape[0]
+        return self.apply(batch, modalities, self.draw(n, modalities, batch[LABEL].device, generator))

@@ -24,8 +24,8 @@ SMOKE_DROP_PS = [0.0, 0.3, 0.5]  # 0.3 is the ume-mma run itself
 def _avmnist(profile: str, **kw: Any) -> list[dict]:
     from .suite import run_suite
 
-    if profile == "full":
-        return run_suite("avmnist", "full", seeds=[0, 1, 2], **kw)
+    if profile == "full":  # cached pieces: a run stopped by a time limit resumes where it was
+        return run_suite("avmnist", "full", seeds=[0, 1, 2], cache_dir=ROOT / "runs" / "cache", **kw)
     return run_suite("avmnist-small", profile, seeds=[0], drop_ps=SMOKE_DROP_PS, **kw)
 
 

@@ -2,8 +2,8 @@
 (``torch.func.stack_module_state``) and every step is one ``vmap``-ed forward/backward over the K runs.
 
 One LeNet pair uses a few percent of a GPU; stacking seeds and drop probabilities fills it. Each run keeps
-its own seed (initialisation is the caller's, data order and augmentation are drawn exactly as
-:class:`umelib.train.Trainer` draws them) and its own augmentation, so a stacked run reproduces the
+its own seed (initialisation is the caller's; data order and each epoch's augmentation drops are drawn exactly
+as :class:`umelib.train.Trainer` draws them) and its own augmentation, so a stacked run reproduces the
 sequential one up to float rounding.
 """
 from __future__ import annotations
@@ -113,6 +113,11 @@ class MultiTrainer:
         for epoch in range(cfg.epochs):
             t0, total, count = time.perf_counter(), torch.zeros(k_runs, device=dev), 0
             perms = torch.stack([torch.randperm(n, generator=g, device=dev) for g in gens])  # (K, n)
+            drops = None  # each run's drops for the epoch, drawn as Trainer draws them: (K, n, M)
+            if any(a is not None for a in augments):
+                drops = torch.stack([a.draw(n, mods, dev, ga) if a is not None
+                                     else torch.zeros(n, len(mods), dtype=torch.bool, device=dev)
+                                     for a, ga in zip(augments, gaugs)])
             if indices is not None:
                 perms = torch.stack([ix[p] for ix, p in zip(indices, perms)])
             for i in range(0, n, cfg.batch_size):
@@ -120,8 +125,9 @@ class MultiTrainer:
                 if idx.shape[1] <= 1:
                     continue
                 batch = data.batch(idx)  # every tensor (K, b, ...)
-                if any(a is not None for a in augments):
-                    batch = self._augment(batch, augments, gaugs, mods, subs if same_subs else None)
+                if drops is not None:
+                    batch = self._augment(batch, drops[:, i:i + idx.shape[1]], augments, mods,
+                                          subs if same_subs else None)
                 with autocast(dev, self.amp):
                     losses = step(trainable | frozen, buffers, batch)
                 opt.zero_grad(set_to_none=True)
@@ -149,13 +155,13 @@ class MultiTrainer:
         return list(models)
 
     @staticmethod
-    def _augment(batch: dict[str, torch.Tensor], augments: Sequence[MissingModalityAugmentation | None],
-                 gens: Sequence[torch.Generator], mods: list[str], subs: dict | None) -> dict[str, torch.Tensor]:
-        """Run k's augmentation on run k's slice, with run k's generator (the draws ``Trainer`` makes); the
-        substitution itself is one call over all runs when they share substitutes."""
-        present = batch[PRESENT]
-        missing = torch.stack([~present[k] if a is None else a.sample_missing(present[k], mods, g)
-                               for k, (a, g) in enumerate(zip(augments, gens))])  # (K, b, M)
+    def _augment(batch: dict[str, torch.Tensor], drops: torch.Tensor,
+                 augments: Sequence[MissingModalityAugmentation | None], mods: list[str],
+                 subs: dict | None) -> dict[str, torch.Tensor]:
+        """Apply each run's drops (K, b, M) to its slice of the stacked batch: one substitution over all runs
+        when they share substitutes, else one per run. Runs without augmentation only get substitutes for
+        inputs missing in the data."""
+        missing = MissingModalityAugmentation.combine(batch[PRESENT], drops)
         if subs is None:
             parts = [replace({m: batch[m][k] for m in mods}, missing[k], mods,
                              augments[k].substitutes if augments[k] else {}) for k in range(len(augments))]

@@ -11,7 +11,7 @@ from torch import nn
 
 from .augment import MissingModalityAugmentation
 from .config import PhaseConfig
-from .data import Split
+from .data import LABEL, Split
 from .errors import UmeError
 
 LossFn = Callable[[nn.Module, Mapping[str, torch.Tensor]], torch.Tensor]
@@ -139,9 +139,11 @@ class Trainer:
         model.train()
         for epoch in range(cfg.epochs):
             t0, total, count, seen = time.perf_counter(), torch.zeros((), device=self.device), 0, 0
-            for batch in self.batches(data, cfg.batch_size, g, resident):
-                if augment is not None:
-                    batch = augment(batch, mods, gaug)
+            # the epoch's drops in one draw (batch i uses rows i*B ...); fewer calls than a draw per batch
+            drops = augment.draw(len(split), mods, self.device, gaug) if augment is not None else None
+            for i, batch in enumerate(self.batches(data, cfg.batch_size, g, resident)):
+                if drops is not None:
+                    batch = augment.apply(batch, mods, drops[i * cfg.batch_size:i * cfg.batch_size + len(batch[LABEL])])
                 with autocast(self.device, self.amp):
                     loss = loss_fn(model, batch)
                 opt.zero_grad(set_to_none=True)
