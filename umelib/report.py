@@ -73,3 +73,39 @@ def load_results(pattern: str, root: str | Path = "results") -> list[dict]:
         obj = load_json(p)
         out.extend(obj if isinstance(obj, list) else obj.get("results", [obj]))
     return out
+
+
+def sweep_frame(results: Iterable[Mapping], settings: Iterable[str] | None = None):
+    """Mean and std over seeds per drop probability (rows) and setting (columns) of the sweep results."""
+    import pandas as pd
+
+    rows = [{"p": r["sweep"]["drop_p"], "seed": r["seed"], **r["metrics"]} for r in results if "sweep" in r]
+    df = pd.DataFrame(rows)
+    settings = list(settings or [c for c in df.columns if c not in ("p", "seed", "avg")])
+    return df.groupby("p")[settings].agg(["mean", "std"])
+
+
+def plot_sweep(results: Iterable[Mapping], settings: Iterable[str] | None = None, ax=None,
+               ylabel: str = "accuracy (%)"):
+    """Accuracy against the drop probability, one line per setting, error bars = std over seeds."""
+    import matplotlib.pyplot as plt
+
+    agg = sweep_frame(results, settings)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    for s in dict.fromkeys(c[0] for c in agg.columns):
+        ax.errorbar(agg.index, agg[(s, "mean")], yerr=agg[(s, "std")].fillna(0), marker="o", capsize=3, label=s)
+    ax.set(xlabel="drop probability per modality", ylabel=ylabel)
+    ax.legend(fontsize=8, frameon=False)
+    return ax
+
+
+def describe_run(results: Iterable[Mapping]) -> str:
+    """One line of provenance for a set of results: sizes, epochs, seeds, device, commit."""
+    results = list(results)
+    p = results[0]["provenance"]
+    c = p.get("config", {})
+    seeds = sorted({r["seed"] for r in results})
+    epochs = f"{c['phase1']['epochs']}+{c['phase2']['epochs']} epochs, " if "phase1" in c else ""
+    return (f"{p.get('n_train', '?')} training / {p.get('n_test', '?')} test samples, {epochs}"
+            f"seeds {seeds}; device {p['device']}; commit {str(p.get('git'))[:12]}")
