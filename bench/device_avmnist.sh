@@ -4,6 +4,8 @@
 #   here, once:      make device-prep     # .device/: the espeakng-loader wheel (cp312) and the four MNIST files
 #   on the device:   bash bench/device_avmnist.sh build     # build data/avmnist there, then both benchmarks
 #                    bash bench/device_avmnist.sh tables    # Tables 1, 4, 5, 3 seeds: reproduce avmnist --profile full
+#   UME_CUDA_GRAPHS=1 bash bench/device_avmnist.sh tables   # the same with every stacked step replayed as a CUDA graph
+#                                                            # (use it when the build stage's graph rows were faster)
 #
 # The device tool: carry [".device"], and write under $OUT (what comes back). The machine keeps data/ between
 # calls while it stays warm; `tables` rebuilds it (checksummed, a no-op when present) when it does not.
@@ -20,8 +22,9 @@ case $stage in
   build)
     t0=$SECONDS; build; echo "build: $((SECONDS - t0)) s"
     cp data/avmnist/manifest.json "$out/avmnist_manifest.json"
-    python3 bench/throughput.py --workload avmnist --out "$out/throughput_avmnist_$card.json"
-    python3 bench/pipeline.py --out "$out/pipeline_avmnist_$card.json" ;;
+    python3 bench/pipeline.py --out "$out/pipeline_avmnist_$card.json"
+    python3 bench/pipeline.py --graphs --out "$out/pipeline_avmnist_graphs_$card.json"
+    python3 bench/throughput.py --workload avmnist --out "$out/throughput_avmnist_$card.json" ;;
   tables)
     [ -f data/avmnist/avmnist.npz ] || build
     t0=$SECONDS

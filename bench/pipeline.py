@@ -3,6 +3,7 @@ fine-tuned with missing-modality augmentation), on a dataset and profile, with t
 
     python bench/pipeline.py                                    # AV-MNIST, full profile (App. B.1.1), seed 0
     python bench/pipeline.py --dataset avmnist-small --profile smoke
+    python bench/pipeline.py --graphs                           # each step replayed as a CUDA graph
     python bench/pipeline.py --out results/bench/pipeline_avmnist_<card>.json
 
 Data loading is timed apart from training; the phase times come from the trainer's per-epoch history.
@@ -30,12 +31,13 @@ def main() -> int:
     ap.add_argument("--profile", default="full")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default=None)
+    ap.add_argument("--graphs", action="store_true", help="replay each training step as a CUDA graph (CUDA only)")
     ap.add_argument("--out", default=None, help="write a JSON with provenance (refuses to overwrite)")
     a = ap.parse_args()
     t0 = time.perf_counter()
     data, cfg = prepare(a.dataset, a.profile, a.seed)
     t_load = time.perf_counter() - t0
-    trainer = Trainer(a.device, seed=a.seed, progress=False)
+    trainer = Trainer(a.device, seed=a.seed, progress=False, graphs=a.graphs)
     if trainer.device.type == "cuda":
         torch.cuda.synchronize()
     t1 = time.perf_counter()
@@ -48,7 +50,9 @@ def main() -> int:
     for h in trainer.history:
         phases[h["phase"]] = phases.get(h["phase"], 0.0) + h["seconds"]
     samples = sum(h["samples"] for h in trainer.history)
-    print(f"{a.dataset}, profile {a.profile}, seed {a.seed}, device {trainer.device}: {len(data.train)} training samples")
+    graphed = all(h.get("cuda_graph") for h in trainer.history)
+    print(f"{a.dataset}, profile {a.profile}, seed {a.seed}, device {trainer.device}, CUDA graphs {graphed}: "
+          f"{len(data.train)} training samples")
     print(f"data load {t_load:.1f} s; pipeline (phase 1 + phase 2 + evaluation) {wall:.1f} s, "
           f"{samples / wall:.0f} training samples/s")
     for name, s in phases.items():
@@ -58,6 +62,7 @@ def main() -> int:
         save_json({"dataset": a.dataset, "profile": a.profile, "seed": a.seed, "n_train": len(data.train),
                    "load_s": t_load, "pipeline_s": wall, "phases_s": phases, "training_samples": samples,
                    "metrics": res.metrics, "resident": all(h["resident"] for h in trainer.history),
+                   "cuda_graphs": graphed,
                    "provenance": provenance(cfg.to_dict(), trainer.device, wall)}, a.out)
         print(f"wrote {a.out}")
     return 0

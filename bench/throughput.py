@@ -65,11 +65,11 @@ def dataloader_loop(model, split: Split, cfg: PhaseConfig, device, workers: int,
     return seen / (time.perf_counter() - t0)
 
 
-def trainer_resident(model, split: Split, cfg: PhaseConfig, device, epochs: int) -> float:
-    t = Trainer(device, progress=False, loader="resident")
+def trainer_resident(model, split: Split, cfg: PhaseConfig, device, epochs: int, graphs: bool = False) -> float:
+    t = Trainer(device, progress=False, loader="resident", graphs=graphs)
     loss_fn = make_loss(METHODS["ume-mma"], "multiclass")
     aug = MissingModalityAugmentation()
-    t.fit(model, split, PhaseConfig(1, cfg.batch_size, cfg.lr), loss_fn, aug)  # warm-up epoch, not timed
+    t.fit(model, split.subset(slice(0, 4096)), PhaseConfig(1, cfg.batch_size, cfg.lr), loss_fn, aug)  # warm-up, not timed
     if device.type == "cuda":
         torch.cuda.synchronize()
     t0 = time.perf_counter()
@@ -79,23 +79,25 @@ def trainer_resident(model, split: Split, cfg: PhaseConfig, device, epochs: int)
     return sum(h["samples"] for h in t.history[1:]) / (time.perf_counter() - t0)
 
 
-def stacked(shapes: dict, split: Split, cfg: PhaseConfig, device, epochs: int, k: int) -> float:
-    """K runs (seeds x drop probabilities) trained at once by ``MultiTrainer``; samples/s summed over the runs."""
+def stacked(shapes: dict, split: Split, cfg: PhaseConfig, device, epochs: int, k: int, graphs: bool = False) -> float:
+    """K runs (seeds x drop probabilities) trained at once by ``MultiTrainer``; samples/s summed over the runs
+    (one timed epoch: K times the samples of the other rows)."""
     loss_fn = make_loss(METHODS["ume-mma"], "multiclass")
     augs = [MissingModalityAugmentation(0.1 * (i % 6)) for i in range(k)]
     models = []
     for i in range(k):
         torch.manual_seed(i)
         models.append(LateFusion.build(shapes, 10))
-    t = MultiTrainer(device)
-    t.fit(models, split, PhaseConfig(1, cfg.batch_size, cfg.lr), loss_fn, list(range(k)), augs)  # warm-up, not timed
+    t = MultiTrainer(device, graphs=graphs)
+    t.fit(models, split.subset(slice(0, 4096)), PhaseConfig(1, cfg.batch_size, cfg.lr), loss_fn, list(range(k)),
+          augs)  # warm-up, not timed
     if device.type == "cuda":
         torch.cuda.synchronize()
     t0 = time.perf_counter()
-    t.fit(models, split, PhaseConfig(epochs, cfg.batch_size, cfg.lr), loss_fn, list(range(k)), augs)
+    t.fit(models, split, PhaseConfig(1, cfg.batch_size, cfg.lr), loss_fn, list(range(k)), augs)
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return k * epochs * len(split) / (time.perf_counter() - t0)
+    return k * len(split) / (time.perf_counter() - t0)
 
 
 def main() -> int:
@@ -121,19 +123,22 @@ def main() -> int:
     torch.manual_seed(0)
     base = dataloader_loop(LateFusion.build(shapes, 10), split, cfg, device, a.workers, a.epochs)
     rows = [("DataLoader loop, fp32", a.batch, base)]
+    cuda = device.type == "cuda"
     for b in rbatches:
+        for graphs in ([False, True] if cuda else [False]):
+            torch.manual_seed(0)
+            sps = trainer_resident(LateFusion.build(shapes, 10), split, PhaseConfig(a.epochs, b, 1e-2), device, a.epochs,
+                                   graphs)
+            rows.append((f"Trainer resident{', bf16' if cuda else ''}{', CUDA graph' if graphs else ''}", b, sps))
+    k = a.stack if a.stack is not None else (21 if cuda else 0)
+    for graphs in ([False, True] if cuda and k else [False] if k else []):
         torch.manual_seed(0)
-        sps = trainer_resident(LateFusion.build(shapes, 10), split, PhaseConfig(a.epochs, b, 1e-2), device, a.epochs)
-        rows.append((f"Trainer resident{', bf16' if device.type == 'cuda' else ''}", b, sps))
-    k = a.stack if a.stack is not None else (21 if device.type == "cuda" else 0)
-    if k:
-        torch.manual_seed(0)
-        rows.append((f"{k} runs stacked (vmap){', bf16' if device.type == 'cuda' else ''}", a.batch,
-                     stacked(shapes, split, PhaseConfig(a.epochs, a.batch, 1e-2), device, a.epochs, k)))
+        rows.append((f"{k} runs stacked (vmap){', bf16' if cuda else ''}{', CUDA graph' if graphs else ''}", a.batch,
+                     stacked(shapes, split, PhaseConfig(a.epochs, a.batch, 1e-2), device, a.epochs, k, graphs)))
     print(f"workload {a.workload}, {n} samples, {a.epochs} timed epochs, device {device}")
-    print(f"{'setup':36s}{'batch':>7s}{'samples/s':>12s}{'ratio':>8s}")
+    print(f"{'setup':48s}{'batch':>7s}{'samples/s':>12s}{'ratio':>8s}")
     for name, b, sps in rows:
-        print(f"{name:36s}{b:7d}{sps:12.0f}{sps / base:8.2f}")
+        print(f"{name:48s}{b:7d}{sps:12.0f}{sps / base:8.2f}")
     if a.out:
         res = {"workload": a.workload, "n": n, "epochs": a.epochs,
                "rows": [{"setup": r[0], "batch": r[1], "samples_per_s": r[2], "ratio": r[2] / base} for r in rows],

@@ -20,6 +20,7 @@ from .augment import MissingModalityAugmentation, replace
 from .config import PhaseConfig
 from .data import LABEL, PRESENT, Split
 from .errors import UmeError
+from .graphs import StepGraph, graphs_wanted
 from .train import LossFn, autocast, make_optimizer, pick_device
 
 
@@ -53,10 +54,13 @@ def check_stackable(models: Sequence[nn.Module]) -> None:
 class MultiTrainer:
     """Trains K same-shaped models concurrently on one resident :class:`Split` (see the module doc).
 
-    ``history`` gets one entry per run and epoch (``run`` = index in the list given to :meth:`fit`)."""
+    ``history`` gets one entry per run and epoch (``run`` = index in the list given to :meth:`fit`).
+    ``graphs=True`` (or ``UME_CUDA_GRAPHS=1``) replays the stacked step as a CUDA graph (:mod:`umelib.graphs`)."""
 
-    def __init__(self, device: str | torch.device | None = None, amp: bool = True, progress: bool = False) -> None:
+    def __init__(self, device: str | torch.device | None = None, amp: bool = True, progress: bool = False,
+                 graphs: bool | None = None) -> None:
         self.device = pick_device(device)
+        self.graphs = graphs
         self.amp = amp
         self.progress = progress
         self.history: list[dict] = []
@@ -108,6 +112,18 @@ class MultiTrainer:
         mods = split.modalities
         same_subs = all(a is None or a.substitutes == (augments[0] or a).substitutes for a in augments)
         subs = next((a.substitutes for a in augments if a is not None), {})
+        def train_step(idx: torch.Tensor, drop: torch.Tensor | None = None) -> torch.Tensor:
+            batch = data.batch(idx)  # every tensor (K, b, ...)
+            if drop is not None:
+                batch = self._augment(batch, drop, augments, mods, subs if same_subs else None)
+            opt.zero_grad(set_to_none=True)
+            with autocast(dev, self.amp):
+                losses = step(trainable | frozen, buffers, batch)
+            losses.sum().backward()
+            opt.step()
+            return losses.detach().float()
+
+        graphed = StepGraph(train_step, opt) if graphs_wanted(self.graphs, dev) else None
         steps = cfg.epochs * max(1, n // cfg.batch_size)
         bar = tqdm(total=steps, desc=f"{desc} x{k_runs}", disable=not self.progress, leave=False)
         for epoch in range(cfg.epochs):
@@ -124,16 +140,8 @@ class MultiTrainer:
                 idx = perms[:, i:i + cfg.batch_size]
                 if idx.shape[1] <= 1:
                     continue
-                batch = data.batch(idx)  # every tensor (K, b, ...)
-                if drops is not None:
-                    batch = self._augment(batch, drops[:, i:i + idx.shape[1]], augments, mods,
-                                          subs if same_subs else None)
-                with autocast(dev, self.amp):
-                    losses = step(trainable | frozen, buffers, batch)
-                opt.zero_grad(set_to_none=True)
-                losses.sum().backward()
-                opt.step()
-                total += losses.detach().float()
+                drop = [drops[:, i:i + idx.shape[1]]] if drops is not None else []
+                total += graphed(idx, *drop) if graphed is not None else train_step(idx, *drop)
                 count += 1
                 bar.update(1)
             if sched:
@@ -145,7 +153,8 @@ class MultiTrainer:
                     raise UmeError(f"{desc}, run {k} (seed {seeds[k]}): the loss became NaN in epoch {epoch + 1}; "
                                    "lower the learning rate")
                 self.history.append({"phase": desc, "run": k, "seed": int(seeds[k]), "epoch": epoch + 1,
-                                     "loss": mean, "seconds": dt, "samples": n, "runs_together": k_runs})
+                                     "loss": mean, "seconds": dt, "samples": n, "runs_together": k_runs,
+                                     "cuda_graph": graphed is not None and graphed.failed is None})
             bar.set_postfix(loss=f"{sum(means) / k_runs:.3f}")
         bar.close()
         with torch.no_grad():

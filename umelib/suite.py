@@ -183,7 +183,7 @@ def _run_stacked(jobs: list[_Job], datas: dict[int, MultiModalData], refs: dict,
             d = datas[j.seed]
             results[j.key] = _result(j, d, refs[j.seed], evaluate(model, d.test, d.task, ctx.eta), ctx,
                                      wall / len(group), t_pre, runs_together=len(group), trained_with=names,
-                                     group_wall_s=round(wall, 3))
+                                     group_wall_s=round(wall, 3), cuda_graph=bool(trainer.history[-1]["cuda_graph"]))
 
 
 def _same_train(a: MultiModalData, b: MultiModalData) -> bool:

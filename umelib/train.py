@@ -13,6 +13,7 @@ from .augment import MissingModalityAugmentation
 from .config import PhaseConfig
 from .data import LABEL, Split
 from .errors import UmeError
+from .graphs import StepGraph, graphs_wanted
 
 LossFn = Callable[[nn.Module, Mapping[str, torch.Tensor]], torch.Tensor]
 
@@ -27,7 +28,7 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
 def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
     """bf16 autocast on CUDA, nothing elsewhere."""
     if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)  # cache off: CUDA-graph safe
     return contextlib.nullcontext()
 
 
@@ -76,12 +77,13 @@ class Trainer:
     Two input paths: ``resident`` keeps the whole split on the device and draws batches by
     device-side index permutation (no DataLoader); ``dataloader`` streams from CPU memory.
     ``loader="auto"`` picks resident on CPU, and on CUDA when the split takes under
-    ``resident_fraction`` of free GPU memory.
+    ``resident_fraction`` of free GPU memory. ``graphs=True`` (or ``UME_CUDA_GRAPHS=1``) replays the resident
+    step as a CUDA graph (:mod:`umelib.graphs`).
     """
 
     def __init__(self, device: str | torch.device | None = None, seed: int = 0, progress: bool = True,
                  loader: str = "auto", amp: bool = True, resident_fraction: float = 0.5,
-                 checkpoint: str | Path | None = None) -> None:
+                 checkpoint: str | Path | None = None, graphs: bool | None = None) -> None:
         if loader not in ("auto", "resident", "dataloader"):
             raise UmeError(f"loader '{loader}' unknown; use 'auto', 'resident' or 'dataloader'")
         self.device = pick_device(device)
@@ -91,6 +93,7 @@ class Trainer:
         self.amp = amp
         self.resident_fraction = resident_fraction
         self.checkpoint = Path(checkpoint) if checkpoint else None
+        self.graphs = graphs
         self.history: list[dict] = []
 
     def uses_resident(self, split: Split) -> bool:
@@ -101,16 +104,21 @@ class Trainer:
         free, _ = torch.cuda.mem_get_info(self.device)
         return split.nbytes() < self.resident_fraction * free
 
+    def index_batches(self, n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+        """Shuffled index batches on the generator's device; a last batch of one sample is dropped (BatchNorm)."""
+        perm = torch.randperm(n, generator=generator, device=generator.device)
+        for i in range(0, n, batch_size):
+            idx = perm[i:i + batch_size]
+            if len(idx) > 1:
+                yield idx
+
     def batches(self, split: Split, batch_size: int, generator: torch.Generator,
                 resident: bool) -> Iterator[dict[str, torch.Tensor]]:
         """Shuffled batches on the device; a last batch of one sample is dropped (BatchNorm)."""
         n = len(split)
         if resident:
-            perm = torch.randperm(n, generator=generator, device=generator.device)
-            for i in range(0, n, batch_size):
-                idx = perm[i:i + batch_size]
-                if len(idx) > 1:
-                    yield split.batch(idx)
+            for idx in self.index_batches(n, batch_size, generator):
+                yield split.batch(idx)
             return
         loader = torch.utils.data.DataLoader(range(n), batch_size=batch_size, shuffle=True, generator=generator,
                                              collate_fn=lambda ix: split.batch(torch.tensor(ix)))
@@ -137,21 +145,37 @@ class Trainer:
         steps = cfg.epochs * max(1, len(split) // cfg.batch_size)
         bar = tqdm(total=steps, desc=desc, disable=not self.progress, leave=False)
         model.train()
+
+        def train_step(batch: dict[str, torch.Tensor], drop: torch.Tensor | None) -> torch.Tensor:
+            if drop is not None:
+                batch = augment.apply(batch, mods, drop)
+            opt.zero_grad(set_to_none=True)
+            with autocast(self.device, self.amp):
+                loss = loss_fn(model, batch)
+            loss.backward()
+            opt.step()
+            return loss.detach().float()
+
+        graphed = None
+        if resident and graphs_wanted(self.graphs, self.device):  # the gather from the resident split is captured too
+            graphed = StepGraph(lambda idx, *drop: train_step(data.batch(idx), drop[0] if drop else None), opt)
         for epoch in range(cfg.epochs):
             t0, total, count, seen = time.perf_counter(), torch.zeros((), device=self.device), 0, 0
             # the epoch's drops in one draw (batch i uses rows i*B ...); fewer calls than a draw per batch
             drops = augment.draw(len(split), mods, self.device, gaug) if augment is not None else None
-            for i, batch in enumerate(self.batches(data, cfg.batch_size, g, resident)):
-                if drops is not None:
-                    batch = augment.apply(batch, mods, drops[i * cfg.batch_size:i * cfg.batch_size + len(batch[LABEL])])
-                with autocast(self.device, self.amp):
-                    loss = loss_fn(model, batch)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss.detach().float()
+            if resident:
+                items = ((idx, None) for idx in self.index_batches(len(split), cfg.batch_size, g))
+            else:
+                items = ((None, b) for b in self.batches(data, cfg.batch_size, g, False))
+            for i, (idx, batch) in enumerate(items):
+                b = len(idx) if idx is not None else len(batch[LABEL])
+                drop = drops[i * cfg.batch_size:i * cfg.batch_size + b] if drops is not None else None
+                if graphed is not None:
+                    total += graphed(idx, *([drop] if drop is not None else []))
+                else:
+                    total += train_step(data.batch(idx) if idx is not None else batch, drop)
                 count += 1
-                seen += len(batch["label"])
+                seen += b
                 bar.update(1)
             if sched:
                 sched.step()
@@ -159,7 +183,8 @@ class Trainer:
             if mean != mean:
                 raise UmeError(f"{desc}: the loss became NaN in epoch {epoch + 1}; lower the learning rate")
             self.history.append({"phase": desc, "epoch": epoch + 1, "loss": mean, "seconds": time.perf_counter() - t0,
-                                 "samples": seen, "resident": resident})
+                                 "samples": seen, "resident": resident,
+                                 "cuda_graph": graphed is not None and graphed.failed is None})
             bar.set_postfix(loss=f"{mean:.3f}")
             if self.checkpoint:
                 atomic_save({"model": model.state_dict(), "epoch": epoch + 1, "phase": desc}, self.checkpoint)
