@@ -67,6 +67,6 @@ def evaluate(model: nn.Module, split: Split, task: str = "multiclass", eta: floa
     out = {}
     for s in settings:
         logits = predict(model, split, missing_mask(len(split), mods, s, eta, seed), substitutes)
-        out[s] = score(logits, split.y, task)
+        out[s] = score(logits, split.y.cpu(), task)
     out["avg"] = {k: sum(out[s][k] for s in settings) / len(settings) for k in out["complete"]}
     return out

@@ -157,6 +157,8 @@ def _run_stacked(jobs: list[_Job], datas: dict[int, MultiModalData], refs: dict,
     t0 = time.perf_counter()
     uni = _phase1_stacked({s: datas[s] for s in seeds}, jobs[0].cfg, ctx, trainer) if _needs_phase1(jobs) else {}
     t_pre = time.perf_counter() - t0
+    unions: dict[tuple, tuple] = {}
+    tests: dict[int, Split] = {}
     groups: dict[tuple, list[_Job]] = {}
     for j in jobs:  # one stacked training per architecture and phase: e.g. naive + only-aug, ume-mma@p + only-pretrain
         rec = check_method(j.method)
@@ -174,14 +176,21 @@ def _run_stacked(jobs: list[_Job], datas: dict[int, MultiModalData], refs: dict,
         for j in group:
             torch.manual_seed(j.seed)
             built.append(setup_method(j.method, datas[j.seed], j.cfg, uni.get(j.seed), ctx.encoders))
-        split, idx = _union([datas[j.seed].train for j in group])
+        trains = [datas[j.seed].train for j in group]
+        ukey = tuple(id(t) for t in trains)
+        if ukey not in unions:  # the joint training split goes to the device once, for every group using it
+            split, idx = _union(trains)
+            unions[ukey] = (split.to(ctx.device), idx)
+        split, idx = unions[ukey]
         names = "+".join(dict.fromkeys(j.method for j in group))
         models = trainer.fit([b[0] for b in built], split, built[0][1], built[0][3], [j.seed for j in group],
                              [b[2] for b in built], idx, desc=names)
         wall = time.perf_counter() - t1
         for j, model in zip(group, models):
             d = datas[j.seed]
-            results[j.key] = _result(j, d, refs[j.seed], evaluate(model, d.test, d.task, ctx.eta), ctx,
+            if j.seed not in tests:
+                tests[j.seed] = d.test.to(ctx.device)  # evaluated many times: moved once
+            results[j.key] = _result(j, d, refs[j.seed], evaluate(model, tests[j.seed], d.task, ctx.eta), ctx,
                                      wall / len(group), t_pre, runs_together=len(group), trained_with=names,
                                      group_wall_s=round(wall, 3), cuda_graph=bool(trainer.history[-1]["cuda_graph"]))
 
