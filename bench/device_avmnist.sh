@@ -7,6 +7,8 @@
 #   UME_CUDA_GRAPHS=1 bash bench/device_avmnist.sh tables   # the same with every stacked step replayed as a CUDA graph
 #                                                            # (use it when the build stage's graph rows were faster)
 #
+# If `tables` meets the call's time limit, run it again on the still-warm machine: finished pieces are cached
+# in runs/cache (keyed by config and commit) and are not trained twice.
 # The device tool: carry [".device"], and write under $OUT (what comes back). The machine keeps data/ between
 # calls while it stays warm; `tables` rebuilds it (checksummed, a no-op when present) when it does not.
 set -euo pipefail
