@@ -83,7 +83,7 @@ class MultiTrainer:
                            + (f" and {len(indices)} index sets" if indices is not None else "")
                            + "; give one of each per run")
         dev = self.device
-        if self.device.type == "cuda":
+        if dev.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels
         data = split.to(dev)
         n = len(split) if indices is None else len(indices[0])
@@ -110,12 +110,14 @@ class MultiTrainer:
         gens = [torch.Generator(device=dev).manual_seed(int(s)) for s in seeds]
         gaugs = [torch.Generator(device=dev).manual_seed(int(s) + 1) for s in seeds]
         mods = split.modalities
-        same_subs = all(a is None or a.substitutes == (augments[0] or a).substitutes for a in augments)
-        subs = next((a.substitutes for a in augments if a is not None), {})
+        all_subs = [a.substitutes for a in augments if a is not None]
+        shared = not all_subs or all(x == all_subs[0] for x in all_subs)
+        subs = (all_subs[0] if all_subs else {}) if shared else None  # None: each run substitutes its own way
+
         def train_step(idx: torch.Tensor, drop: torch.Tensor | None = None) -> torch.Tensor:
             batch = data.batch(idx)  # every tensor (K, b, ...)
             if drop is not None:
-                batch = self._augment(batch, drop, augments, mods, subs if same_subs else None)
+                batch = self._augment(batch, drop, augments, mods, subs)
             opt.zero_grad(set_to_none=True)
             with autocast(dev, self.amp):
                 losses = step(trainable | frozen, buffers, batch)
