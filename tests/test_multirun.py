@@ -87,3 +87,16 @@ def test_bad_inputs_give_one_clear_error():
         broken[1].heads["audio"].bias.fill_(float("nan"))
     with pytest.raises(UmeError, match="run 1 .*NaN"):
         fit_many(broken, split, cfg, loss, [0, 1])
+
+
+def test_runs_with_their_own_substitutes():
+    split = _split(96)
+    models = _models([0, 1])
+    ref = [copy.deepcopy(m) for m in models]
+    cfg = PhaseConfig(1, 32, 1e-2)
+    loss = make_loss(METHODS["ume-mma"], "multiclass")
+    augs = [MissingModalityAugmentation(0.4), MissingModalityAugmentation(0.4, substitutes={"audio": 1.0})]
+    fit_many(models, split, cfg, loss, [0, 1], augs)
+    for s, m, a in zip([0, 1], ref, augs):
+        Trainer("cpu", seed=s, progress=False).fit(m, split, cfg, loss, a)
+    assert all(_max_diff(a, b) < 1e-4 for a, b in zip(models, ref))
