@@ -251,7 +251,7 @@ def _phase1_path(data: MultiModalData, cfg, ctx: _Ctx, seed: int) -> Path | None
 def _load_phase1(path: Path, data: MultiModalData, cfg, ctx: _Ctx) -> dict[str, LateFusion]:
     states = torch.load(path, map_location="cpu")
     models = {}
-    for j, (m, st) in enumerate(states.items()):
+    for m, st in states.items():
         models[m] = unimodal_model(data, cfg, data.modalities.index(m), 0, ctx.encoders)
         models[m].load_state_dict(st)
         models[m].to(ctx.device).eval()
@@ -285,21 +285,20 @@ def _phase1_stacked(datas: dict[int, MultiModalData], cfg, ctx: _Ctx, trainer: M
     loss = make_loss(Recipe("unimodal"), first.task)
     for s in todo:
         out[s] = {}
+    split, idx = _union([datas[s].train for s in todo])  # once, for every modality
+    every = idx or [torch.arange(len(split))] * len(todo)
     for j, m in enumerate(first.modalities):
-        parts = [unimodal_split(datas[s].train, j) for s in todo]
-        if len({len(p) for p in parts}) > 1:  # different sample counts: cannot stack, train one by one
-            for s, p in zip(todo, parts):
+        runs = [ix[split.present[ix, j]] for ix in every]  # each run's samples where m is present
+        if len({len(r) for r in runs}) > 1:  # different sample counts: cannot stack, train one by one
+            for s in todo:
                 t = Trainer(ctx.device, seed=s, progress=ctx.progress)
-                out[s][m] = t.fit(unimodal_model(datas[s], cfg, j, s, ctx.encoders), p, cfg.phase1, loss,
-                                  desc=f"phase 1 [{m}]")
+                out[s][m] = t.fit(unimodal_model(datas[s], cfg, j, s, ctx.encoders), unimodal_split(datas[s].train, j),
+                                  cfg.phase1, loss, desc=f"phase 1 [{m}]")
             continue
-        same = [datas[s].train for s in todo]
-        split, idx = _union(same)
-        uni_split = unimodal_split(split, j) if idx is None else Split({m: split.x[m]}, split.y, split.present[:, j:j + 1])
-        if idx is not None:  # each run's indices, restricted to the samples where m is present
-            idx = [ix[split.present[ix, j]] for ix in idx]
+        uni_split = Split({m: split.x[m]}, split.y, split.present[:, j:j + 1])
+        whole = idx is None and len(runs[0]) == len(split)
         models = [unimodal_model(datas[s], cfg, j, s, ctx.encoders) for s in todo]
-        trainer.fit(models, uni_split, cfg.phase1, loss, todo, None, idx, desc=f"phase 1 [{m}]")
+        trainer.fit(models, uni_split, cfg.phase1, loss, todo, None, None if whole else runs, desc=f"phase 1 [{m}]")
         for s, mod in zip(todo, models):
             out[s][m] = mod
     for s in todo:
