@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from umelib import info  # noqa: E402
+from umelib.theory import info  # noqa: E402
 
 rng = np.random.default_rng(0)
 n = 10**6

@@ -19,10 +19,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from umelib.experiment import prepare  # noqa: E402
+from umelib.experiments.suite import prepare  # noqa: E402
 from umelib.methods import pretrain, run_method  # noqa: E402
-from umelib.results import provenance, save_json  # noqa: E402
-from umelib.train import Trainer  # noqa: E402
+from umelib.files import save_json
+from umelib.provenance import provenance  # noqa: E402
+from umelib.training.trainer import Trainer  # noqa: E402
 
 
 def main() -> int:

@@ -22,9 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from umelib import LateFusion, MissingModalityAugmentation, PhaseConfig, Split, Trainer  # noqa: E402
 from umelib.methods import METHODS, make_loss  # noqa: E402
-from umelib.multirun import MultiTrainer  # noqa: E402
-from umelib.results import provenance, save_json  # noqa: E402
-from umelib.train import make_optimizer  # noqa: E402
+from umelib.training.multirun import MultiTrainer  # noqa: E402
+from umelib.files import save_json
+from umelib.provenance import provenance  # noqa: E402
+from umelib.training.trainer import make_optimizer  # noqa: E402
 
 WORKLOADS = {"synthetic": {"x": (32,), "z": (32,)}, "avmnist": {"image": (1, 28, 28), "audio": (1, 112, 112)}}
 

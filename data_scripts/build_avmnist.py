@@ -12,7 +12,7 @@ disjoint from those of train/val. Each utterance is trimmed, RMS-normalised, pla
 in a 1 s window and mixed with noise (white/pink/brown noise and babble of non-digit words from the
 split's own voices) at a random SNR, then turned into a 112x112 log-mel spectrogram.
 
-Output: <out>/avmnist.npz (train/val/test x image/audio/y, the format of umelib.data.load_npz) and
+Output: <out>/avmnist.npz (train/val/test x image/audio/y, the format of umelib.load_npz) and
 <out>/manifest.json (sha256, sizes, PCA k and energy kept, voices per split, noise settings, build time,
 quick uni-modal accuracies). A rerun with an up-to-date manifest does nothing; a file that does not
 match its manifest is only replaced with --force.
@@ -36,7 +36,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from umelib import avmnist as av  # noqa: E402
+from umelib.datasets import avmnist as avl
+from umelib.datasets.build import audio, avmnist as av  # noqa: E402
 from umelib.errors import UmeError  # noqa: E402
 
 ACCENTS = ("en", "en-us", "en-gb-x-rp", "en-gb-scotland", "en-us-nyc", "en-029", "en-gb-x-gbclan", "en-gb-x-gbcwmd")
@@ -118,7 +119,7 @@ def _synth_jobs(jobs: list[tuple[str, str, int, int, int]]) -> list[np.ndarray]:
     out = []
     for voice, text, rate, pitch, prange in jobs:
         w = _ENGINE.synth(voice, text, rate, pitch, prange).astype(np.float32) / 32768.0
-        out.append(av.trim_silence(w))
+        out.append(audio.trim_silence(w))
     return out
 
 
@@ -174,17 +175,17 @@ def make_jobs(variants: list[str], n: int, rng: np.random.Generator, words: tupl
 def babble_tracks(phrases: list[np.ndarray], seconds: float, talkers: tuple[int, ...], rng: np.random.Generator
                   ) -> list[np.ndarray]:
     """Babble tracks: for each entry of ``talkers``, that many streams of phrases (random gaps) summed."""
-    n = int(seconds * av.SAMPLE_RATE)
+    n = int(seconds * audio.SAMPLE_RATE)
     tracks = []
     for k in talkers:
         track = np.zeros(n, np.float32)
         for _ in range(k):
-            stream, pos = np.zeros(n, np.float32), int(rng.integers(0, av.SAMPLE_RATE // 2))
+            stream, pos = np.zeros(n, np.float32), int(rng.integers(0, audio.SAMPLE_RATE // 2))
             while pos < n:
-                p = av.rms_normalize(phrases[int(rng.integers(0, len(phrases)))], 1.0)
+                p = audio.rms_normalize(phrases[int(rng.integers(0, len(phrases)))], 1.0)
                 m = min(len(p), n - pos)
                 stream[pos:pos + m] = p[:m]
-                pos += len(p) + int(rng.integers(av.SAMPLE_RATE // 20, av.SAMPLE_RATE // 3))
+                pos += len(p) + int(rng.integers(audio.SAMPLE_RATE // 20, audio.SAMPLE_RATE // 3))
             track += stream
         tracks.append(track)
     return tracks
@@ -199,12 +200,12 @@ def say(msg: str) -> None:
 def build(out: Path, variant: str, seed: int, mnist_dir: str | None, force: bool, workers: int,
           device: str | None = None, sizes: dict[str, int] | None = None, probe: bool = True) -> dict | None:
     """Build (or verify) the dataset; returns the manifest, or None if it was already up to date."""
-    sizes = dict(sizes or av.SIZES[variant])
-    snr = av.DEFAULT_SNR_DB
+    sizes = dict(sizes or avl.SIZES[variant])
+    snr = audio.DEFAULT_SNR_DB
     params = {"builder": "espeak-ng", "version": av.BUILD_VERSION, "variant": variant, "seed": seed, "sizes": sizes,
               "snr_db": list(snr)}
     if av.build_status(out, params, force):
-        print(f"{out / av.NPZ_NAME}: up to date")
+        print(f"{out / avl.NPZ_NAME}: up to date")
         return None
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -216,7 +217,7 @@ def build(out: Path, variant: str, seed: int, mnist_dir: str | None, force: bool
     voices["val"] = voices["train"]
     say(f"{out}: building the {variant} AV-MNIST (seed {seed}, sizes {sizes}); voice variants: "
         f"{len(voices['train'])} train/val, {len(voices['test'])} test (disjoint)")
-    scale = min(1.0, sum(sizes.values()) / sum(av.SIZES[variant].values()))
+    scale = min(1.0, sum(sizes.values()) / sum(avl.SIZES[variant].values()))
     pools, timings = {}, {}
     t = time.perf_counter()
     for s in ("train", "val", "test"):
@@ -235,14 +236,14 @@ def build(out: Path, variant: str, seed: int, mnist_dir: str | None, force: bool
     pool_stats = {}
     for s in ("train", "val", "test"):
         waves, labels, phrases = pools[s]
-        bank = av.noise_bank(BABBLE_S[variant], rng, babble_tracks(phrases, BABBLE_S[variant], (1, 3, 6), rng))
-        aud, used = av.assemble_audio(waves, labels, ys[s], rng, bank, snr, device=device)
+        bank = audio.noise_bank(BABBLE_S[variant], rng, babble_tracks(phrases, BABBLE_S[variant], (1, 3, 6), rng))
+        aud, used = audio.assemble_audio(waves, labels, ys[s], rng, bank, snr, device=device)
         arrays[f"{s}/image"], arrays[f"{s}/audio"], arrays[f"{s}/y"] = imgs[s], aud, ys[s]
         say(f"  {s}: {len(aud)} spectrograms ({time.perf_counter() - t:.0f} s so far)")
-        lens = np.array([len(w) for w in waves]) / av.SAMPLE_RATE
+        lens = np.array([len(w) for w in waves]) / audio.SAMPLE_RATE
         pool_stats[s] = {"utterances": len(waves), "distinct_used": int(len(np.unique(used))),
                          "seconds_median": round(float(np.median(lens)), 3),
-                         "longer_than_window": int((lens > av.WINDOW / av.SAMPLE_RATE).sum())}
+                         "longer_than_window": int((lens > audio.WINDOW / audio.SAMPLE_RATE).sum())}
     timings["audio_s"] = round(time.perf_counter() - t, 1)
     manifest = {
         "name": "avmnist" if variant == "full" else f"avmnist-{variant}", "params": params, "sizes": sizes,
@@ -261,14 +262,14 @@ def build(out: Path, variant: str, seed: int, mnist_dir: str | None, force: bool
                   "babble": "random phrases of non-digit words by the split's own voices"},
         "determinism": "seeded samples, voices, settings, pairings and noise; espeak-ng audio is not bit-exact "
                        "across runs, so sha256 identifies this build only",
-        "spectrogram": av.spectrogram_info(), "image": {"range": [0.0, 1.0], "shape": [1, 28, 28]},
+        "spectrogram": audio.spectrogram_info(), "image": {"range": [0.0, 1.0], "shape": [1, 28, 28]},
     }
     if probe:
         t = time.perf_counter()
         n_tr, n_te = PROBE[variant]
         manifest["unimodal_accuracy"] = av.measure_unimodal(arrays, min(n_tr, sizes["train"]),
                                                             min(n_te, sizes["test"]), seed, device)
-        manifest["unimodal_probe"] = (f"small CNN (umelib.avmnist.probe_accuracy, inputs pooled to 28x28), 10 epochs on the first "
+        manifest["unimodal_probe"] = (f"small CNN (umelib.datasets.build.avmnist.probe_accuracy, inputs pooled to 28x28), 10 epochs on the first "
                                       f"{min(n_tr, sizes['train'])} train samples, test accuracy (%) on the first "
                                       f"{min(n_te, sizes['test'])} test samples")
         timings["probe_s"] = round(time.perf_counter() - t, 1)
@@ -277,7 +278,7 @@ def build(out: Path, variant: str, seed: int, mnist_dir: str | None, force: bool
     manifest["timings"] = timings
     manifest = av.write_build(out, arrays, manifest)
     timings["write_s"] = round(time.perf_counter() - t, 1)
-    print(f"{out / av.NPZ_NAME}: built in {time.perf_counter() - t0:.1f} s ({timings}); "
+    print(f"{out / avl.NPZ_NAME}: built in {time.perf_counter() - t0:.1f} s ({timings}); "
           f"PCA k={img_info['pca_k']} keeps {img_info['energy_kept']:.1%}; "
           f"uni-modal accuracy {manifest.get('unimodal_accuracy')}")
     return manifest
@@ -305,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default=None, help="torch device for the spectrograms and the probe (e.g. cuda)")
     ap.add_argument("--no-probe", action="store_true", help="skip the quick uni-modal accuracy check")
     a = ap.parse_args(argv)
-    out = Path(a.out) if a.out else av.default_out(a.variant)
+    out = Path(a.out) if a.out else avl.default_out(a.variant)
     keep_heap()
     try:
         build(out, a.variant, a.seed, a.mnist_dir, a.force, a.workers, a.device, probe=not a.no_probe)

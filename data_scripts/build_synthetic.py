@@ -9,7 +9,6 @@ whose checksum matches the manifest and refuse to replace a changed file unless 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -17,16 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from umelib.data import load_dataset, save_npz  # noqa: E402
-from umelib.results import atomic_write  # noqa: E402
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+from umelib.datasets import load_dataset, save_npz  # noqa: E402
+from umelib.files import atomic_write, file_digest  # noqa: E402
 
 
 def main() -> int:
@@ -42,7 +33,7 @@ def main() -> int:
     for name in ("synthetic", "synthetic-3m"):
         path = out / f"{name}.npz"
         t0 = time.perf_counter()
-        if path.exists() and old["files"].get(path.name, {}).get("sha256") == sha256(path) and old.get("seed") == a.seed:
+        if path.exists() and old["files"].get(path.name, {}).get("sha256") == file_digest(path) and old.get("seed") == a.seed:
             manifest["files"][path.name] = old["files"][path.name]
             print(f"{path}: up to date")
             continue
@@ -52,7 +43,7 @@ def main() -> int:
         data = load_dataset(name, seed=a.seed)
         save_npz(data, path)
         manifest["files"][path.name] = {
-            "sha256": sha256(path), "bytes": path.stat().st_size, "modalities": data.modalities,
+            "sha256": file_digest(path), "bytes": path.stat().st_size, "modalities": data.modalities,
             "sizes": {s: len(sp) for s, sp in data.splits()}, "num_classes": data.num_classes,
             "spec": data.info["spec"]}
         print(f"{path}: built in {time.perf_counter() - t0:.1f} s")

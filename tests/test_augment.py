@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from umelib import MissingModalityAugmentation, UmeError
-from umelib.augment import replace
+from umelib.training.augment import replace
 
 N = 100_000
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from umelib import avmnist as av
-from umelib.data import load_dataset, load_npz
+from umelib.datasets import avmnist as avl
+from umelib.datasets.build import audio, avmnist as av
+from umelib.datasets import load_dataset, load_npz
 from umelib.errors import UmeError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,16 +71,16 @@ def test_pca_energy_rule_on_random_data():
 
 def test_logmel_shape_and_range():
     rng = np.random.default_rng(0)
-    t = np.arange(av.WINDOW) / av.SAMPLE_RATE
+    t = np.arange(audio.WINDOW) / audio.SAMPLE_RATE
     waves = np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 4000 * t),
-                      rng.standard_normal(av.WINDOW) * 0.1, np.zeros(av.WINDOW)])
-    s = av.logmel(waves.astype(np.float32), batch=3)
+                      rng.standard_normal(audio.WINDOW) * 0.1, np.zeros(audio.WINDOW)])
+    s = audio.logmel(waves.astype(np.float32), batch=3)
     assert s.shape == (4, 1, 112, 112) and s.dtype == np.float32
     assert s.min() >= -1.0 and s.max() <= 1.0
     assert s[:3].reshape(3, -1).max(1).tolist() == [1.0, 1.0, 1.0]
     low, high = s[0, 0].mean(1).argmax(), s[1, 0].mean(1).argmax()  # rows are mel bands, low to high
     assert 5 < low < high < 111
-    s8 = av.logmel(rng.standard_normal((2, 8000)).astype(np.float32), sample_rate=8000)  # resampled, fitted
+    s8 = audio.logmel(rng.standard_normal((2, 8000)).astype(np.float32), sample_rate=8000)  # resampled, fitted
     assert s8.shape == (2, 1, 112, 112)
 
 
@@ -91,16 +92,16 @@ def test_multibench_layout(tmp_path):
         np.save(tmp_path / "image" / f"{s}_data.npy", rng.integers(0, 256, (n, 784)).astype(np.float64))
         np.save(tmp_path / "audio" / f"{s}_data.npy", rng.integers(0, 256, (n, 112, 112)).astype(np.float32))
         np.save(tmp_path / f"{s}_labels.npy", np.arange(n) % 10)
-    d = av.load_multibench_avmnist(tmp_path, n_val=4)
+    d = avl.load_multibench_avmnist(tmp_path, n_val=4)
     assert (len(d.train), len(d.val), len(d.test)) == (8, 4, 6)
     assert d.input_shapes() == {"image": (1, 28, 28), "audio": (1, 112, 112)} and d.num_classes == 10
     assert 0 <= float(d.train.x["image"].min()) and float(d.train.x["image"].max()) <= 1
     assert d.val.y.tolist() == [8, 9, 0, 1]  # the last n_val training samples
     (tmp_path / "audio" / "test_data.npy").unlink()
     with pytest.raises(UmeError, match="audio/test_data.npy is missing.*MultiBench"):
-        av.load_multibench_avmnist(tmp_path)
+        avl.load_multibench_avmnist(tmp_path)
     with pytest.raises(UmeError, match="not found"):
-        av.load_multibench_avmnist(tmp_path / "nowhere")
+        avl.load_multibench_avmnist(tmp_path / "nowhere")
 
 
 def _write_wav(path: Path, a: np.ndarray, sr: int = 8000) -> None:
@@ -120,7 +121,7 @@ def test_fsdd_builder_disjoint_speakers_checksums_and_rerun(tmp_path, fake_mnist
             for i in range(2):
                 tone = 0.5 * np.sin(2 * np.pi * (200 + 60 * d + 15 * spk_i) * t) * np.hanning(len(t))
                 _write_wav(rec / f"{d}_{spk}_{i}.wav", np.concatenate([np.zeros(500), tone, np.zeros(500)]))
-    a, sr = av.read_wav(rec / "3_bob_1.wav")
+    a, sr = audio.read_wav(rec / "3_bob_1.wav")
     assert sr == 8000 and a.dtype == np.float32 and abs(a).max() <= 1
     out = tmp_path / "out"
     sizes = {"train": 16, "val": 4, "test": 10}
@@ -180,7 +181,7 @@ def test_voice_families():
 def test_tiny_offline_build(tmp_path, monkeypatch):
     monkeypatch.setenv("UME_DATA", str(tmp_path))
     b = _script()
-    out = av.default_out("small")
+    out = avl.default_out("small")
     sizes = {"train": 200, "val": 50, "test": 100}
     man = b.build(out, "small", 0, None, False, 1, sizes=sizes)
     v = man["voice_variants"]

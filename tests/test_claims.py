@@ -1,5 +1,5 @@
 """The claim tables must say 'holds' exactly when our numbers satisfy the claim."""
-from umelib import claims
+from umelib.experiments import claims
 
 
 def _r(method, seed=0, **m):

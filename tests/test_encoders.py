@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from umelib import LateFusion, UmeError
-from umelib.encoders import ENCODERS, default_encoder_name, make_encoder
+from umelib.models.encoders import ENCODERS, default_encoder_name, make_encoder
 
 
 @pytest.mark.parametrize("name,shape", [("mlp", (7,)), ("lenet", (28, 28)), ("lenet", (1, 112, 112)),

@@ -5,7 +5,7 @@ import contextlib
 import pytest
 import torch
 
-from umelib import graphs
+from umelib.training import graphs
 
 
 class FakeGraph:

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from umelib import info
-from umelib.theorem import check
+from umelib.theory import info
+from umelib.theory.theorem import check
 
 
 def direct_cond_mi(p):

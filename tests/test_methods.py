@@ -78,7 +78,7 @@ def test_missing_detection_ignores_heads_that_say_missing():
 
 
 def test_per_modality_learning_rates(tiny):
-    from umelib.train import param_groups
+    from umelib.training.trainer import param_groups
 
     model = LateFusion.build(tiny.input_shapes(), 10, aux_heads=True)
     groups = param_groups(model, {"x": 1e-2, "z": 1e-4})

@@ -6,7 +6,7 @@ import torch
 
 from umelib import LateFusion, MissingModalityAugmentation, PhaseConfig, Split, Trainer, UmeError
 from umelib.methods import METHODS, make_loss
-from umelib.multirun import MultiTrainer, fit_many
+from umelib.training.multirun import MultiTrainer, fit_many
 
 SHAPES = {"image": (1, 16, 16), "audio": (1, 20, 20)}
 

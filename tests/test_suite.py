@@ -1,5 +1,5 @@
 from umelib import PhaseConfig
-from umelib.suite import run_suite
+from umelib import run_suite
 
 
 def test_suite_shares_phase1_and_reuses_the_default_sweep_point():

@@ -1,27 +1,30 @@
 """umelib: Uni-Modal Ensemble with Missing Modality Adaptation (UME-MMA) in PyTorch.
 
-The pieces: :mod:`umelib.data` (datasets as tensors, .npz), :mod:`umelib.synthetic` (Gaussian data
-with exact Bayes posteriors), :mod:`umelib.encoders`, :mod:`umelib.fusion` (late fusion),
-:mod:`umelib.augment` (missing-modality augmentation), :mod:`umelib.train` (one trainer),
-:mod:`umelib.multirun` (many small runs stacked on one device), :mod:`umelib.graphs` (CUDA-graph steps),
-:mod:`umelib.suite` (whole table sets), :mod:`umelib.claims` (the paper's claims checked per run),
-:mod:`umelib.methods` (the recipes), :mod:`umelib.evaluate` (the protocol),
-:mod:`umelib.results` (JSON with provenance), :mod:`umelib.experiment` (run it all).
+The packages, bottom to top (imports point down only; see the README's Layout section):
+
+- :mod:`umelib.datasets` containers, ``.npz``, the registry, one module per dataset (``build/``: data files);
+  :mod:`umelib.models` encoders and late fusion; :mod:`umelib.theory` information quantities, Theorem 3.2;
+- :mod:`umelib.training` augmentation, the trainer, stacked runs, CUDA graphs;
+- :mod:`umelib.methods` the recipes of the paper, :mod:`umelib.evaluate` the missing-modality protocol;
+- :mod:`umelib.experiments` the suite, cache, results, reports, claims, paper numbers, chapters;
+  :mod:`umelib.cli` the command line.
+
+Beneath them all: :mod:`umelib.errors`, :mod:`umelib.config` (every hyperparameter), :mod:`umelib.files`
+(atomic writes, JSON, checksums) and :mod:`umelib.provenance`.
 """
 __version__ = "0.1.0"
 
-from .augment import MissingModalityAugmentation
 from .config import PhaseConfig, RunConfig, get_config
-from .data import MultiModalData, Split, load_dataset, load_npz, save_npz
+from .datasets import MultiModalData, Split, load_dataset, load_npz, save_npz
+from .datasets.synthetic import GaussianSpec, bayes_reference, make_gaussian
 from .errors import UmeError
 from .evaluate import evaluate, predict
-from .experiment import bayes_reference, prepare, run
-from .fusion import LateFusion
+from .experiments.suite import prepare, run, run_suite
 from .methods import METHODS, pretrain, run_method
-from .multirun import MultiTrainer, fit_many
-from .synthetic import GaussianSpec, make_gaussian
-from .train import Trainer
+from .models import LateFusion
+from .training import MissingModalityAugmentation, MultiTrainer, Trainer, fit_many
 
 __all__ = ["MissingModalityAugmentation", "PhaseConfig", "RunConfig", "get_config", "MultiModalData", "Split",
            "load_dataset", "load_npz", "save_npz", "UmeError", "evaluate", "predict", "bayes_reference", "prepare",
-           "run", "LateFusion", "METHODS", "pretrain", "run_method", "GaussianSpec", "make_gaussian", "Trainer", "MultiTrainer", "fit_many"]
+           "run", "run_suite", "LateFusion", "METHODS", "pretrain", "run_method", "GaussianSpec", "make_gaussian",
+           "Trainer", "MultiTrainer", "fit_many"]

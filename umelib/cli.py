@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+from typing import Any
 
 from .errors import UmeError
 
@@ -18,13 +21,17 @@ def _encoders(pairs: list[str]) -> dict[str, str]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .data import DATASETS
-    from .encoders import ENCODERS
+    from .datasets import DATASETS
     from .methods import METHODS
-    from . import synthetic  # noqa: F401
+    from .models.encoders import ENCODERS
 
-    for title, reg in (("datasets", {k: v[1] for k, v in DATASETS.items()}),
-                       ("methods", {k: v.help for k, v in METHODS.items()}),
+    print("datasets:")
+    for e in DATASETS.values():
+        r = e.row()
+        print(f"  {r['name']:20s} {r['description']}")
+        print(f"  {'':20s} task {r['task']}, metric {r['metric']}, encoders {r['encoders']}, data {r['seed']}")
+        print(f"  {'':20s} get it: {r['build']}")
+    for title, reg in (("methods", {k: v.help for k, v in METHODS.items()}),
                        ("encoders", {k: v[1] for k, v in ENCODERS.items()})):
         print(f"{title}:")
         for k, h in reg.items():
@@ -33,26 +40,53 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The config changes of a ``run`` call as dotted keys, in the order they apply: ``--config FILE``, then
+    ``--epochs``/``--batch-size`` (both phases), ``--lr`` (phase 1 and every from-scratch method),
+    ``--phase2-lr``, ``--drop-p``, ``--encoder``, then ``--set key=value`` (last wins)."""
+    from .config import load_settings, parse_value
+
+    out: dict[str, Any] = dict(load_settings(args.config)) if args.config else {}
+    for flag, keys in (("epochs", ("phase1.epochs", "phase2.epochs")), ("batch_size", ("phase1.batch_size", "phase2.batch_size")),
+                       ("lr", ("phase1.lr",)), ("phase2_lr", ("phase2.lr",)), ("drop_p", ("drop_p",))):
+        v = getattr(args, flag)
+        if v is not None:
+            out.update({k: v for k in keys})
+    if args.encoder:
+        out["encoders"] = {**out.get("encoders", {}), **_encoders(args.encoder)}
+    for item in args.set:
+        if "=" not in item or not item.split("=", 1)[0]:
+            raise UmeError(f"--set takes key=value (e.g. --set phase1.epochs=5), got '{item}'")
+        k, v = item.split("=", 1)
+        out[k.strip()] = parse_value(v)
+    return out
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .encoders import ENCODERS
-    from .experiment import run
-    from .results import format_table, save_json
+    from .config import apply_settings
+    from .datasets.registry import is_path
+    from .experiments.results import format_table
+    from .experiments.suite import resolve_config, run
+    from .files import save_json
+    from .models.encoders import ENCODERS
 
-    encoders = _encoders(args.encoder)
-    for m, name in encoders.items():
+    settings = settings_from_args(args)
+    for m, name in settings.get("encoders", {}).items():
         if name not in ENCODERS:
             raise UmeError(f"unknown encoder '{name}' for modality '{m}'; choose one of {', '.join(sorted(ENCODERS))}")
+    name = Path(args.dataset).stem if is_path(args.dataset) else args.dataset
+    cfg = resolve_config(name, args.profile, None)
+    cfg = apply_settings(cfg, settings)  # checks every key and value before any data is read
+    if args.print_config:
+        print(json.dumps({"dataset": args.dataset, "profile": args.profile or os.environ.get("UME_PROFILE", "smoke"),
+                          "overrides": settings, "config": cfg.to_dict()}, indent=2))
+        return 0
     if args.out and Path(args.out).exists() and not args.overwrite:
         raise UmeError(f"{args.out} exists; choose another --out or pass --overwrite to replace it")
-    overrides = {}
-    if args.drop_p is not None:
-        overrides["drop_p"] = args.drop_p
-    if encoders:
-        overrides["encoders"] = encoders
     results = run(args.dataset, args.method, args.profile, args.seed, device=args.device,
-                  progress=not args.quiet, eta=args.eta, **overrides)
+                  progress=not args.quiet, eta=args.eta, settings=settings)
     r = results[0]
     extra = {}
     if "reference" in r:
@@ -66,8 +100,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from .chapters import chapter_results, results_path
-    from .results import format_table
+    from .experiments.chapters import chapter_results, results_path
+    from .experiments.results import format_table
 
     res = chapter_results(args.chapter, args.profile, retrain=True, save=True, device=args.device,
                           progress=not args.quiet)
@@ -95,6 +129,17 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--overwrite", action="store_true", help="allow --out to replace an existing file")
     r.add_argument("--encoder", action="append", default=[], metavar="MODALITY=NAME", help="encoder per modality")
     r.add_argument("--drop-p", type=float, default=None, help="drop probability per modality for the augmentation")
+    o = r.add_argument_group("config overrides (applied in this order; each lands in the result's provenance)")
+    o.add_argument("--config", default=None, metavar="FILE", help="JSON or YAML file with fields of RunConfig "
+                   "(phase1/phase2 nested or dotted), applied first")
+    o.add_argument("--epochs", type=int, default=None, help="epochs of both phases")
+    o.add_argument("--batch-size", type=int, default=None, help="batch size of both phases")
+    o.add_argument("--lr", type=float, default=None, help="learning rate of phase 1 (and of every method trained from scratch)")
+    o.add_argument("--phase2-lr", type=float, default=None, help="learning rate of phase 2 (methods that start from phase 1)")
+    o.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any config field, applied last: e.g. phase1.epochs=5, phase2.optimizer=adamw, "
+                        "'phase1.lr={\"audio\": 1e-3, \"visual\": 1e-4}', n_train=1000")
+    o.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     r.add_argument("--eta", type=float, default=1.0, help="fraction of test samples that miss the modality (default 1)")
     r.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")

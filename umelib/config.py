@@ -7,9 +7,11 @@ synthetic data. Resolve with :func:`get_config`.
 from __future__ import annotations
 
 import copy
+import json
 import os
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, Mapping
 
 from .errors import UmeError
 
@@ -79,9 +81,11 @@ DATASET_OVERRIDES: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
-def get_config(profile: str | None = None, dataset: str | None = None, **overrides: Any) -> RunConfig:
-    """The :class:`RunConfig` for ``profile`` (default: ``$UME_PROFILE`` or 'smoke') and ``dataset``,
-    with keyword ``overrides`` (e.g. ``drop_p=0.1``, ``phase2=PhaseConfig(...)``) applied last."""
+def get_config(profile: str | None = None, dataset: str | None = None, settings: Mapping[str, Any] | None = None,
+               **overrides: Any) -> RunConfig:
+    """The :class:`RunConfig` for ``profile`` (default: ``$UME_PROFILE`` or 'smoke') and ``dataset``, with keyword
+    ``overrides`` (e.g. ``drop_p=0.1``, ``phase2=PhaseConfig(...)``) and then ``settings`` (dotted keys, e.g.
+    ``{"phase1.epochs": 3}``, see :func:`apply_settings`) applied last."""
     profile = profile or os.environ.get("UME_PROFILE", "smoke")
     if profile not in PROFILES:
         raise UmeError(f"unknown profile '{profile}'; choose one of {', '.join(PROFILES)}")
@@ -90,4 +94,140 @@ def get_config(profile: str | None = None, dataset: str | None = None, **overrid
     bad = set(changes) - set(RunConfig.__dataclass_fields__)
     if bad:
         raise UmeError(f"unknown config keys {sorted(bad)}; valid: {', '.join(RunConfig.__dataclass_fields__)}")
-    return replace(cfg, **copy.deepcopy(changes))
+    cfg = replace(cfg, **copy.deepcopy(changes))
+    return apply_settings(cfg, settings) if settings else cfg
+
+
+# ---------------------------------------------------------------- settings from the command line and files
+
+_CHOICES = {"optimizer": ("sgd", "adamw"), "aug_mode": ("one", "independent")}
+_INTS = {"epochs", "batch_size", "step_every", "n_train", "n_test"}
+_FLOATS = {"momentum", "weight_decay", "gamma", "aux_weight"}
+_RATES = {"lr", "drop_p"}  # a number, or a dict modality -> number
+
+
+def _number(key: str, v: Any, kind: type) -> float | int:
+    if isinstance(v, bool):
+        raise UmeError(f"'{key}' takes a number, got {v!r}")
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise UmeError(f"'{key}' takes a number, got {v!r}") from None
+    if kind is int:
+        if x != int(x):
+            raise UmeError(f"'{key}' takes a whole number, got {v!r}")
+        return int(x)
+    return x
+
+
+def _value(key: str, v: Any) -> Any:
+    """``v`` checked and coerced for the field named by the last part of ``key``."""
+    name = key.rsplit(".", 1)[-1]
+    if name in _CHOICES:
+        if v not in _CHOICES[name]:
+            raise UmeError(f"'{key}' must be one of {', '.join(_CHOICES[name])}, got {v!r}")
+        return v
+    if name == "encoders":
+        if not isinstance(v, Mapping) or not all(isinstance(e, str) for e in v.values()):
+            raise UmeError(f"'{key}' takes a mapping modality -> encoder name, got {v!r}")
+        return dict(v)
+    if name in _RATES:
+        lo, hi = (0.0, 1.0) if name == "drop_p" else (0.0, float("inf"))
+        vals = dict(v) if isinstance(v, Mapping) else {None: v}
+        out = {m: _number(key, x, float) for m, x in vals.items()}
+        bad = [x for x in out.values() if not (lo <= x < hi if name == "drop_p" else x > lo)]
+        if bad:
+            rule = "lie in [0, 1)" if name == "drop_p" else "be > 0"
+            raise UmeError(f"'{key}' must {rule}, got {bad[0]:g}")
+        return out[None] if None in out else out
+    if name in _INTS:
+        if v is None and name in ("step_every", "n_train", "n_test"):
+            return None
+        x = _number(key, v, int)
+        if x < 1:
+            raise UmeError(f"'{key}' must be >= 1, got {x}")
+        return x
+    if name in _FLOATS:
+        x = _number(key, v, float)
+        if x < 0:
+            raise UmeError(f"'{key}' must be >= 0, got {x:g}")
+        return x
+    raise UmeError(f"'{key}' cannot be set")
+
+
+def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings to dotted keys, down to the fields of :class:`RunConfig` and :class:`PhaseConfig`."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if k in ("phase1", "phase2") and not prefix and isinstance(v, Mapping):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def apply_settings(cfg: RunConfig, settings: Mapping[str, Any]) -> RunConfig:
+    """``cfg`` with ``settings`` applied: dotted keys (``phase1.epochs``, ``phase2.lr``, ``drop_p``, ...) or nested
+    mappings (``{"phase1": {"epochs": 3}}``); values are checked and coerced, so strings from the command line
+    work. Unknown keys and bad values raise one :class:`UmeError` line."""
+    cfg = copy.deepcopy(cfg)
+    top = {f.name for f in fields(RunConfig)}
+    phase = {f.name for f in fields(PhaseConfig)}
+    for key, v in _flatten(settings).items():
+        parts = key.split(".")
+        if len(parts) == 1 and parts[0] in top and parts[0] not in ("phase1", "phase2"):
+            setattr(cfg, parts[0], _value(key, v))
+        elif len(parts) == 2 and parts[0] in ("phase1", "phase2") and parts[1] in phase:
+            setattr(getattr(cfg, parts[0]), parts[1], _value(key, v))
+        else:
+            valid = sorted(top - {"phase1", "phase2"}) + [f"phase1.{p}" for p in sorted(phase)]
+            raise UmeError(f"unknown config key '{key}'; valid: {', '.join(valid)} (phase2.* likewise)")
+    return cfg
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value: JSON (numbers, ``null``, ``{"audio": 1e-3}``), else YAML flow style
+    (``{audio: 1e-3}``), else the string itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        import yaml
+
+        v = yaml.safe_load(text)
+    except Exception:  # noqa: BLE001  (anything YAML cannot read is taken as a string)
+        return text
+    return text if v is None else v
+
+
+def load_settings(path: str | Path) -> dict[str, Any]:
+    """Settings from a JSON or YAML file holding fields of :class:`RunConfig` (``phase1``/``phase2`` nested or
+    dotted). One clear error if the file is missing or unreadable."""
+    p = Path(path)
+    if not p.is_file():
+        raise UmeError(f"config file {p} not found; pass a JSON or YAML file with fields of RunConfig")
+    text = p.read_text()
+    try:
+        if p.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            d = yaml.safe_load(text)
+        else:
+            d = json.loads(text)
+    except Exception as e:  # noqa: BLE001
+        raise UmeError(f"cannot read {p} as {'YAML' if p.suffix.lower() in ('.yaml', '.yml') else 'JSON'} "
+                       f"({type(e).__name__}); fix its syntax") from None
+    if not isinstance(d, Mapping):
+        raise UmeError(f"{p} must hold a mapping of config fields (e.g. {{\"phase1\": {{\"epochs\": 5}}}})")
+    return _flatten(d)
+
+
+def plain(obj: Any) -> Any:
+    """Dataclasses (e.g. a :class:`PhaseConfig` override) as dicts, for JSON provenance."""
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return asdict(obj)
+    if isinstance(obj, Mapping):
+        return {k: plain(v) for k, v in obj.items()}
+    return obj

@@ -8,9 +8,9 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from .augment import Substitute, replace
-from .data import Split
-from .train import autocast, pick_device
+from .training.augment import Substitute, replace
+from .datasets.core import Split
+from .training.trainer import autocast, pick_device
 
 
 @torch.no_grad()

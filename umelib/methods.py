@@ -13,13 +13,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .augment import MissingModalityAugmentation
+from .training.augment import MissingModalityAugmentation
 from .config import RunConfig
-from .data import LABEL, PRESENT, MultiModalData, Split
+from .datasets.core import LABEL, PRESENT, MultiModalData, Split
 from .errors import UmeError
 from .evaluate import evaluate, predict, score
-from .fusion import LateFusion
-from .train import Trainer
+from .models.fusion import LateFusion
+from .training.trainer import Trainer
 
 
 @dataclass(frozen=True)

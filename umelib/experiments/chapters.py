@@ -6,11 +6,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import UmeError
-from .experiment import run
-from .results import load_json, save_json
+from ..errors import UmeError
+from .suite import run
+from ..files import load_json, save_json
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 def _theory_models(profile: str, **kw: Any) -> list[dict]:
     from .complementary import sweep
@@ -91,7 +91,7 @@ def avmnist_cpu_intermediate(out: str | Path | None = None, seeds: tuple[int, ..
     and 5,000 test samples (seeded subsamples), SGD batch 64 lr 1e-2 (App. B.1.1) for 5 epochs per phase,
     phase-2 lr 1e-3, three seeds, drop probabilities ``INTERMEDIATE_DROP_PS``. Pieces are cached in
     ``runs/cache``, so an interrupted run resumes. Writes ``results/avmnist_cpu-intermediate.json``."""
-    from .config import PhaseConfig
+    from ..config import PhaseConfig
     from .suite import TABLE1, TABLE4, run_suite
 
     t0 = time.perf_counter()
@@ -101,6 +101,6 @@ def avmnist_cpu_intermediate(out: str | Path | None = None, seeds: tuple[int, ..
     for r in res:
         r["profile"] = "cpu-intermediate"
     save_json({"chapter": "avmnist", "profile": "cpu-intermediate", "wall_s": round(time.perf_counter() - t0, 1),
-               "command": 'python -c "from umelib.chapters import avmnist_cpu_intermediate as f; f()"',
+               "command": 'python -c "from umelib.experiments.chapters import avmnist_cpu_intermediate as f; f()"',
                "results": res}, out or results_path("avmnist", "cpu-intermediate"), overwrite=True)
     return res

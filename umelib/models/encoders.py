@@ -1,7 +1,7 @@
 """Encoder registry: a name -> factory ``fn(input_shape) -> nn.Module`` with an ``out_dim`` attribute.
 
 Any ``nn.Module`` that maps a batch of one modality to (N, D) features plugs into
-:class:`umelib.fusion.LateFusion` directly; the registry only picks defaults by name or shape.
+:class:`umelib.models.fusion.LateFusion` directly; the registry only picks defaults by name or shape.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .errors import UmeError
+from ..errors import UmeError
 
 ENCODERS: dict[str, tuple[Callable[[tuple[int, ...]], nn.Module], str]] = {}
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from .results import load_json, settings_of
+from ..files import load_json
+from .results import settings_of
 
 
 def to_frame(results: Iterable[Mapping]):

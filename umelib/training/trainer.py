@@ -10,9 +10,10 @@ import torch
 from torch import nn
 
 from .augment import MissingModalityAugmentation
-from .config import PhaseConfig
-from .data import LABEL, Split
-from .errors import UmeError
+from ..config import PhaseConfig
+from ..datasets.core import LABEL, Split
+from ..errors import UmeError
+from ..files import atomic_save
 from .graphs import StepGraph, graphs_wanted
 
 LossFn = Callable[[nn.Module, Mapping[str, torch.Tensor]], torch.Tensor]
@@ -62,15 +63,6 @@ def make_optimizer(model: nn.Module | Mapping[str, torch.Tensor], cfg: PhaseConf
     raise UmeError(f"unknown optimizer '{cfg.optimizer}'; use 'sgd' or 'adamw'")
 
 
-def atomic_save(obj: object, path: str | Path) -> None:
-    """``torch.save`` to a temporary file, then rename: a crash never leaves half a checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
-
-
 class Trainer:
     """Trains any model on a :class:`Split` with a loss ``fn(model, batch) -> scalar``.
 
@@ -78,7 +70,7 @@ class Trainer:
     device-side index permutation (no DataLoader); ``dataloader`` streams from CPU memory.
     ``loader="auto"`` picks resident on CPU, and on CUDA when the split takes under
     ``resident_fraction`` of free GPU memory. ``graphs=True`` (or ``UME_CUDA_GRAPHS=1``) replays the resident
-    step as a CUDA graph (:mod:`umelib.graphs`).
+    step as a CUDA graph (:mod:`umelib.training.graphs`).
     """
 
     def __init__(self, device: str | torch.device | None = None, seed: int = 0, progress: bool = True,

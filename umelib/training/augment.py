@@ -6,8 +6,8 @@ from typing import Mapping
 
 import torch
 
-from .data import LABEL, PRESENT
-from .errors import UmeError
+from ..datasets.core import LABEL, PRESENT
+from ..errors import UmeError
 
 Substitute = float | torch.Tensor
 

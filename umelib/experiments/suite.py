@@ -1,12 +1,12 @@
-"""One call for a whole table set (paper Tables 1, 4 and 5): per seed, phase 1 is trained once and shared by
-every method that starts from it, then every method and every drop probability of the sweep.
+"""The one orchestrator: :func:`run` (methods x seeds) and :func:`run_suite` (whole table sets: paper Tables 1,
+4 and 5). Per seed, phase 1 is trained once and shared by every method that starts from it, then every method
+and every drop probability of the sweep.
 
-On a GPU the runs are stacked (``concurrent``, see :mod:`umelib.multirun`): phase 1 of all seeds at once per
-modality, then one stacked training per method over all its seeds and drop probabilities."""
+On a GPU the runs are stacked (``concurrent``, see :mod:`umelib.training.multirun`): phase 1 of all seeds at once
+per modality, then one stacked training per architecture and phase over all seeds and drop probabilities."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import time
@@ -15,20 +15,65 @@ from typing import Any, Iterable, Mapping
 
 import torch
 
-from .data import MultiModalData, Split
-from .encoders import default_encoder_name
-from .evaluate import evaluate
-from .experiment import bayes_reference, prepare
-from .fusion import LateFusion
-from .methods import (Recipe, check_method, make_loss, pretrain, run_method, setup_method, unimodal_metrics,
-                      unimodal_model, unimodal_split)
-from .multirun import MultiTrainer
-from .results import git_commit, load_json, make_result, provenance, save_json
-from .train import Trainer, atomic_save, pick_device
+from ..config import RunConfig, get_config, plain
+from ..datasets.core import MultiModalData, Split
+from ..datasets.registry import DATASETS, load_dataset, seed_dependent
+from ..datasets.synthetic import bayes_reference
+from ..errors import UmeError
+from ..evaluate import evaluate
+from ..methods import (Recipe, check_method, make_loss, pretrain, run_method, setup_method, unimodal_metrics,
+                       unimodal_model, unimodal_split)
+from ..models.encoders import default_encoder_name
+from ..models.fusion import LateFusion
+from ..provenance import git_commit, provenance
+from ..training.multirun import MultiTrainer
+from ..training.trainer import Trainer, pick_device
+from .cache import Cache, key as cache_key
+from .results import make_result
 
 TABLE1 = ["unimodal", "naive", "multitask", "missing-detection", "ume-mma"]
 TABLE4 = ["only-aug", "only-pretrain", "ume-mma-frozen", "frozen-heads", "ume-mma"]
 DROP_PS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
+
+
+def resolve_config(dataset: str, profile: str | None = None, settings: Mapping[str, Any] | None = None,
+                   modalities: Iterable[str] | None = None, **overrides: Any) -> RunConfig:
+    """The config a run of the dataset named ``dataset`` (an .npz: its file stem) gets: the profile's settings for it,
+    the registry's default encoders (for those of ``modalities``, when given), then ``overrides`` and ``settings``.
+    Needs no data on disk."""
+    cfg = get_config(profile, dataset, settings, **overrides)
+    entry = DATASETS.get(dataset)
+    if entry and entry.encoders:
+        default = {m: e for m, e in entry.encoders.items() if modalities is None or m in modalities}
+        cfg = dataclasses.replace(cfg, encoders={**default, **cfg.encoders})
+    return cfg
+
+
+def prepare(dataset: str | MultiModalData, profile: str | None = None, seed: int = 0,
+            encoders: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None = None,
+            **overrides: Any) -> tuple[MultiModalData, RunConfig]:
+    """The dataset (subsampled as the profile says) and its :class:`RunConfig`: the profile's settings for the
+    dataset, the registry's default encoders, then ``overrides`` and ``settings`` (dotted keys, as ``--set``
+    gives); checks that ``encoders`` (and the config's)
+    name modalities the data has."""
+    data = dataset if isinstance(dataset, MultiModalData) else load_dataset(dataset, seed=seed)
+    cfg = resolve_config(data.name, profile, settings, data.modalities, **overrides)
+    unknown = (set(cfg.encoders) | set(encoders or {})) - set(data.modalities)
+    if unknown:
+        raise UmeError(f"encoders named for modalities {sorted(unknown)} that the data does not have ({', '.join(data.modalities)})")
+    return data.subsample(cfg.n_train, cfg.n_test, seed=seed), cfg
+
+
+def run(dataset: str | MultiModalData, methods: str | Iterable[str] = "ume-mma", profile: str | None = None,
+        seeds: int | Iterable[int] = 0, device: str | None = None, progress: bool = False,
+        encoders: Mapping[str, Any] | None = None, eta: float = 1.0, settings: Mapping[str, Any] | None = None,
+        **overrides: Any) -> list[dict]:
+    """Train and evaluate each method for each seed; phase-1 models are trained once per seed and shared
+    by every method that starts from them. Returns one result dict (the JSON contract) per run."""
+    methods = [methods] if isinstance(methods, str) else list(methods)
+    seeds = [seeds] if isinstance(seeds, int) else list(seeds)
+    return run_suite(dataset, profile, seeds, methods, drop_ps=[], device=device, progress=progress,
+                     encoders=encoders, eta=eta, settings=settings, **overrides)
 
 
 @dataclasses.dataclass
@@ -47,26 +92,28 @@ def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: 
               methods: Iterable[str] | None = None, drop_ps: Iterable[float] = DROP_PS, device: str | None = None,
               progress: bool = False, cache_dir: str | Path | None = None,
               encoders: Mapping[str, Any] | None = None, eta: float = 1.0, concurrent: bool | None = None,
-              **overrides: Any) -> list[dict]:
+              settings: Mapping[str, Any] | None = None, **overrides: Any) -> list[dict]:
     """Result dicts for every (seed, method) and every (seed, drop p) of UME-MMA; sweep results carry
     ``"sweep": {"drop_p": p}`` and the method name ``ume-mma@p=<p>``.
 
     ``cache_dir`` keeps phase-1 weights and results keyed by dataset, profile, seed, config and git commit,
     so chapters that need different methods of the same suite train each piece once (and an interrupted run
     resumes). ``concurrent`` trains the seeds and drop probabilities of a method together (default: on CUDA, and
-    on the CPU for MLP encoders over several seeds)."""
+    on the CPU for MLP encoders over several seeds). A dataset whose registry entry does not depend on the seed
+    (and any .npz) is loaded once for all seeds."""
     methods = list(dict.fromkeys(methods or TABLE1 + TABLE4))
     drop_ps = list(drop_ps)
     for m in methods:
         check_method(m)
     profile = profile or os.environ.get("UME_PROFILE", "smoke")
     dev = pick_device(device)
-    cache = Path(cache_dir) if cache_dir else None
-    commit = git_commit()
+    cache = Cache(Path(cache_dir) if cache_dir else None, git_commit())
     seeds = list(seeds)
+    if isinstance(dataset, str) and not seed_dependent(dataset):
+        dataset = load_dataset(dataset)  # once, not once per seed
     datas, refs, jobs = {}, {}, []
     for seed in seeds:
-        data, cfg = prepare(dataset, profile, seed, encoders, **overrides)
+        data, cfg = prepare(dataset, profile, seed, encoders, settings, **overrides)
         if datas and _same_train(data, datas[seeds[0]]):
             data = dataclasses.replace(data, train=datas[seeds[0]].train)  # one copy in memory
         datas[seed], refs[seed] = data, bayes_reference(data)
@@ -74,15 +121,15 @@ def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: 
                                                      for p in drop_ps]:
             rec = check_method(name.split("@")[0])
             ident = (name.split("@")[0], c.drop_p if rec.augment else None)
-            jobs.append(_Job(seed, name, c, _key(data.name, profile, seed, ident, c.to_dict(), len(data.train), commit)))
+            jobs.append(_Job(seed, name, c, cache_key(data.name, profile, seed, ident, c.to_dict(), len(data.train), cache.commit)))
     if concurrent is None:
         concurrent = _stack_by_default(dev, datas[seeds[0]], jobs[0].cfg if jobs else None, encoders, len(seeds))
-    ctx = _Ctx(profile, dev, progress, cache, commit, encoders, eta)
+    ctx = _Ctx(profile, dev, progress, cache, encoders, eta, plain({**overrides, **dict(settings or {})}))
     results: dict[str, dict] = {}  # training key -> result of that training
-    if cache:
-        for j in jobs:
-            if (cache / f"result-{j.key}.json").exists():
-                results[j.key] = load_json(cache / f"result-{j.key}.json")
+    for j in jobs:
+        cached = cache.load_result(j.key)
+        if cached is not None:
+            results[j.key] = cached
     todo = [j for j in jobs if j.key not in results]
     if concurrent:
         _run_stacked(todo, datas, refs, ctx, results)
@@ -108,23 +155,22 @@ class _Ctx:
     profile: str
     device: torch.device
     progress: bool
-    cache: Path | None
-    commit: str | None
+    cache: Cache
     encoders: Mapping[str, Any] | None
     eta: float
+    overrides: dict  # what the caller changed of the profile's config (recorded in provenance)
 
 
 def _result(job: _Job, data: MultiModalData, ref: dict | None, metrics: dict, ctx: _Ctx, wall: float,
             t_pre: float, **prov: Any) -> dict:
     metric = "accuracy" if data.task == "multiclass" else "f1_micro"
     p = provenance(job.cfg.to_dict(), ctx.device, wall, phase1_shared_s=round(t_pre, 3), n_train=len(data.train),
-                   n_test=len(data.test), **prov)
+                   n_test=len(data.test), overrides=ctx.overrides, **prov)
     extra: dict[str, Any] = {"eta": ctx.eta, "modalities": data.modalities}
     if ref:
         extra["reference"] = ref
     res = make_result(data.name, job.method, ctx.profile, job.seed, metric, metrics, p, **extra)
-    if ctx.cache:
-        save_json(res, ctx.cache / f"result-{job.key}.json", overwrite=True)
+    ctx.cache.save_result(job.key, res)
     return res
 
 
@@ -237,35 +283,13 @@ def _union(splits: list[Split]) -> tuple[Split, list[torch.Tensor] | None]:
     return cat, [torch.arange(len(s)) + offsets[id(s)] for s in splits]
 
 
-def _key(*parts: Any) -> str:
-    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _phase1_path(data: MultiModalData, cfg, ctx: _Ctx, seed: int) -> Path | None:
-    if ctx.cache is None or any(not isinstance(e, (str, type(None))) for e in (ctx.encoders or {}).values()):
-        return None  # never cache phase 1 with module encoders
-    ident = (data.name, ctx.profile, seed, len(data.train), ctx.commit)
-    return ctx.cache / f"phase1-{_key(*ident, dataclasses.asdict(cfg.phase1), cfg.encoders | dict(ctx.encoders or {}))}.pt"
-
-
-def _load_phase1(path: Path, data: MultiModalData, cfg, ctx: _Ctx) -> dict[str, LateFusion]:
-    states = torch.load(path, map_location="cpu")
-    models = {}
-    for m, st in states.items():
-        models[m] = unimodal_model(data, cfg, data.modalities.index(m), 0, ctx.encoders)
-        models[m].load_state_dict(st)
-        models[m].to(ctx.device).eval()
-    return models
-
-
 def _phase1(data: MultiModalData, cfg, ctx: _Ctx, seed: int) -> dict[str, LateFusion]:
     """Phase-1 models, from the cache when an identical phase 1 was trained before."""
-    path = _phase1_path(data, cfg, ctx, seed)
+    path = ctx.cache.phase1_path(data, cfg, ctx.profile, seed, ctx.encoders)
     if path is not None and path.exists():
-        return _load_phase1(path, data, cfg, ctx)
+        return Cache.load_phase1(path, data, cfg, ctx.encoders, ctx.device)
     models = pretrain(data, cfg, Trainer(ctx.device, seed=seed, progress=ctx.progress), ctx.encoders)
-    if path is not None:
-        atomic_save({m: mod.state_dict() for m, mod in models.items()}, path)
+    Cache.save_phase1(path, models)
     return models
 
 
@@ -274,9 +298,9 @@ def _phase1_stacked(datas: dict[int, MultiModalData], cfg, ctx: _Ctx, trainer: M
     out: dict[int, dict] = {}
     todo = []
     for s, d in datas.items():
-        path = _phase1_path(d, cfg, ctx, s)
+        path = ctx.cache.phase1_path(d, cfg, ctx.profile, s, ctx.encoders)
         if path is not None and path.exists():
-            out[s] = _load_phase1(path, d, cfg, ctx)
+            out[s] = Cache.load_phase1(path, d, cfg, ctx.encoders, ctx.device)
         else:
             todo.append(s)
     if not todo:
@@ -302,7 +326,5 @@ def _phase1_stacked(datas: dict[int, MultiModalData], cfg, ctx: _Ctx, trainer: M
         for s, mod in zip(todo, models):
             out[s][m] = mod
     for s in todo:
-        path = _phase1_path(datas[s], cfg, ctx, s)
-        if path is not None:
-            atomic_save({m: mod.state_dict() for m, mod in out[s].items()}, path)
+        Cache.save_phase1(ctx.cache.phase1_path(datas[s], cfg, ctx.profile, s, ctx.encoders), out[s])
     return out

@@ -1,93 +1,19 @@
-"""Multi-modal datasets held as tensors: one :class:`Split` per train/val/test.
+"""Own data as ``.npz``: validation of every array (one clear error per problem), loading and saving.
 
-A batch is a dict ``{modality: tensor, "label": y, "present": mask}`` where ``mask`` is a
-bool tensor of shape (N, M), column order = ``modalities``.
-"""
+Layout: ``train/<modality>``, ``train/y``, ``test/<modality>``, ``test/y``, optional ``val/...``,
+``<split>/present`` (bool, samples x modalities), ``num_classes``, ``task``."""
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
-from .errors import UmeError
+from ..errors import UmeError
+from ..files import atomic_write
+from .core import SPLITS, MultiModalData, Split
 
-LABEL, PRESENT = "label", "present"
-SPLITS = ("train", "val", "test")
-
-
-@dataclass
-class Split:
-    """One split: inputs per modality, labels, and a presence mask (N, M)."""
-
-    x: dict[str, torch.Tensor]
-    y: torch.Tensor
-    present: torch.Tensor
-
-    def __len__(self) -> int:
-        return int(self.y.shape[0])
-
-    @property
-    def modalities(self) -> list[str]:
-        return list(self.x)
-
-    def to(self, device: torch.device | str) -> "Split":
-        return Split({m: t.to(device) for m, t in self.x.items()}, self.y.to(device), self.present.to(device))
-
-    def subset(self, idx: torch.Tensor | slice) -> "Split":
-        return Split({m: t[idx] for m, t in self.x.items()}, self.y[idx], self.present[idx])
-
-    def batch(self, idx: torch.Tensor | slice) -> dict[str, torch.Tensor]:
-        b = {m: t[idx] for m, t in self.x.items()}
-        b[LABEL] = self.y[idx]
-        b[PRESENT] = self.present[idx]
-        return b
-
-    def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in [*self.x.values(), self.y, self.present])
-
-
-@dataclass
-class MultiModalData:
-    """A dataset: named modalities, ``num_classes``, a ``task`` ('multiclass' or 'multilabel')."""
-
-    name: str
-    train: Split
-    test: Split
-    num_classes: int
-    val: Split | None = None
-    task: str = "multiclass"
-    info: dict = field(default_factory=dict)
-
-    @property
-    def modalities(self) -> list[str]:
-        return self.train.modalities
-
-    def input_shapes(self) -> dict[str, tuple[int, ...]]:
-        return {m: tuple(t.shape[1:]) for m, t in self.train.x.items()}
-
-    def splits(self) -> Iterator[tuple[str, Split]]:
-        for s in SPLITS:
-            if getattr(self, s) is not None:
-                yield s, getattr(self, s)
-
-    def subsample(self, n_train: int | None = None, n_test: int | None = None, seed: int = 0) -> "MultiModalData":
-        """A smaller copy (random, seeded) for quick runs; ``None`` keeps a split whole."""
-        g = torch.Generator().manual_seed(seed)
-
-        def cut(s: Split | None, n: int | None) -> Split | None:
-            if s is None or n is None or n >= len(s):
-                return s
-            return s.subset(torch.randperm(len(s), generator=g)[:n])
-
-        return MultiModalData(self.name, cut(self.train, n_train), cut(self.test, n_test), self.num_classes,
-                              cut(self.val, n_test), self.task, dict(self.info))
-
-
-# ---------------------------------------------------------------- validation / .npz
 
 def _check_array(key: str, a: np.ndarray) -> None:
     if a.dtype == object or a.dtype.kind not in "biuf":
@@ -175,8 +101,6 @@ def load_npz(path: str | Path, task: str | None = None) -> MultiModalData:
 
 def save_npz(data: MultiModalData, path: str | Path) -> None:
     """Write ``data`` in the .npz format that :func:`load_npz` reads (atomically)."""
-    from .results import atomic_write
-
     arrays: dict[str, np.ndarray] = {"num_classes": np.array(data.num_classes), "task": np.array(data.task)}
     for s, split in data.splits():
         for m, t in split.x.items():
@@ -185,25 +109,3 @@ def save_npz(data: MultiModalData, path: str | Path) -> None:
         if not bool(split.present.all()):
             arrays[f"{s}/present"] = split.present.numpy()
     atomic_write(Path(path), lambda f: np.savez_compressed(f, **arrays))
-
-
-# ---------------------------------------------------------------- registry
-
-DATASETS: dict[str, tuple[Callable[..., MultiModalData], str]] = {}
-
-
-def register_dataset(name: str, help: str = "") -> Callable:
-    """Decorator: register a builder ``fn(seed=0, **kw) -> MultiModalData`` under ``name``."""
-    def deco(fn: Callable[..., MultiModalData]) -> Callable[..., MultiModalData]:
-        DATASETS[name] = (fn, help)
-        return fn
-    return deco
-
-
-def load_dataset(name_or_path: str, seed: int = 0, **kw) -> MultiModalData:
-    """A registered dataset by name, or an .npz file by path."""
-    if name_or_path.endswith(".npz") or Path(name_or_path).suffix:
-        return load_npz(name_or_path)
-    if name_or_path not in DATASETS:
-        raise UmeError(f"unknown dataset '{name_or_path}'; choose one of {', '.join(sorted(DATASETS))} or pass a path to an .npz file")
-    return DATASETS[name_or_path][0](seed=seed, **kw)

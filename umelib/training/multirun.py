@@ -3,7 +3,7 @@
 
 One LeNet pair uses a few percent of a GPU; stacking seeds and drop probabilities fills it. Each run keeps
 its own seed (initialisation is the caller's; data order and each epoch's augmentation drops are drawn exactly
-as :class:`umelib.train.Trainer` draws them) and its own augmentation, so a stacked run reproduces the
+as :class:`umelib.training.trainer.Trainer` draws them) and its own augmentation, so a stacked run reproduces the
 sequential one up to float rounding.
 """
 from __future__ import annotations
@@ -17,11 +17,11 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from .augment import MissingModalityAugmentation, replace
-from .config import PhaseConfig
-from .data import LABEL, PRESENT, Split
-from .errors import UmeError
+from ..config import PhaseConfig
+from ..datasets.core import LABEL, PRESENT, Split
+from ..errors import UmeError
 from .graphs import StepGraph, graphs_wanted
-from .train import LossFn, autocast, make_optimizer, pick_device
+from .trainer import LossFn, autocast, make_optimizer, pick_device
 
 
 class _Loss(nn.Module):
@@ -55,7 +55,7 @@ class MultiTrainer:
     """Trains K same-shaped models concurrently on one resident :class:`Split` (see the module doc).
 
     ``history`` gets one entry per run and epoch (``run`` = index in the list given to :meth:`fit`).
-    ``graphs=True`` (or ``UME_CUDA_GRAPHS=1``) replays the stacked step as a CUDA graph (:mod:`umelib.graphs`)."""
+    ``graphs=True`` (or ``UME_CUDA_GRAPHS=1``) replays the stacked step as a CUDA graph (:mod:`umelib.training.graphs`)."""
 
     def __init__(self, device: str | torch.device | None = None, amp: bool = True, progress: bool = False,
                  graphs: bool | None = None) -> None:

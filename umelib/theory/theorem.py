@@ -1,5 +1,5 @@
 """Theorem 3.2 checked by computation: every inequality of (1), (2), (3), each side separately, on random
-joint distributions and designed edge cases. ``python -m umelib.theorem --out results/theory/theorem_3_2.json``.
+joint distributions and designed edge cases. ``python -m umelib.theory.theorem --out results/theory/theorem_3_2.json``.
 
 Inequality (3) as printed, ``Pe_r_miss - Pe_r <= Gamma_Z / 2``, is false (a counterexample is found);
 the corrected bound ``<= 2 Gamma_Z`` (nats) is proved in the theory chapter and checked here too.
@@ -99,7 +99,8 @@ def check(n_random: int = 10_000, seed: int = 0) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .results import provenance, save_json
+    from ..files import save_json
+    from ..provenance import provenance
 
     ap = argparse.ArgumentParser(description="check Theorem 3.2 by computation")
     ap.add_argument("--n", type=int, default=10_000, help="random joint distributions")

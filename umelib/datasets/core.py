@@ -1,0 +1,83 @@
+"""Multi-modal datasets held as tensors: one :class:`Split` per train/val/test.
+
+A batch is a dict ``{modality: tensor, "label": y, "present": mask}`` where ``mask`` is a
+bool tensor of shape (N, M), column order = ``modalities``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import torch
+
+
+LABEL, PRESENT = "label", "present"
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Split:
+    """One split: inputs per modality, labels, and a presence mask (N, M)."""
+
+    x: dict[str, torch.Tensor]
+    y: torch.Tensor
+    present: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.x)
+
+    def to(self, device: torch.device | str) -> "Split":
+        return Split({m: t.to(device) for m, t in self.x.items()}, self.y.to(device), self.present.to(device))
+
+    def subset(self, idx: torch.Tensor | slice) -> "Split":
+        return Split({m: t[idx] for m, t in self.x.items()}, self.y[idx], self.present[idx])
+
+    def batch(self, idx: torch.Tensor | slice) -> dict[str, torch.Tensor]:
+        b = {m: t[idx] for m, t in self.x.items()}
+        b[LABEL] = self.y[idx]
+        b[PRESENT] = self.present[idx]
+        return b
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in [*self.x.values(), self.y, self.present])
+
+
+@dataclass
+class MultiModalData:
+    """A dataset: named modalities, ``num_classes``, a ``task`` ('multiclass' or 'multilabel')."""
+
+    name: str
+    train: Split
+    test: Split
+    num_classes: int
+    val: Split | None = None
+    task: str = "multiclass"
+    info: dict = field(default_factory=dict)
+
+    @property
+    def modalities(self) -> list[str]:
+        return self.train.modalities
+
+    def input_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {m: tuple(t.shape[1:]) for m, t in self.train.x.items()}
+
+    def splits(self) -> Iterator[tuple[str, Split]]:
+        for s in SPLITS:
+            if getattr(self, s) is not None:
+                yield s, getattr(self, s)
+
+    def subsample(self, n_train: int | None = None, n_test: int | None = None, seed: int = 0) -> "MultiModalData":
+        """A smaller copy (random, seeded) for quick runs; ``None`` keeps a split whole."""
+        g = torch.Generator().manual_seed(seed)
+
+        def cut(s: Split | None, n: int | None) -> Split | None:
+            if s is None or n is None or n >= len(s):
+                return s
+            return s.subset(torch.randperm(len(s), generator=g)[:n])
+
+        return MultiModalData(self.name, cut(self.train, n_train), cut(self.test, n_test), self.num_classes,
+                              cut(self.val, n_test), self.task, dict(self.info))

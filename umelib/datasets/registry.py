@@ -1,0 +1,81 @@
+"""The dataset registry: one :class:`DatasetEntry` per named dataset, and :func:`load_dataset`.
+
+An entry says what a dataset is and how to get it: its loader, the command that builds or prepares it,
+the task, the default encoder per modality, the headline metric, and whether the data depends on the seed
+(the suite loads a seed-independent dataset once, not once per seed)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..errors import UmeError
+from .core import MultiModalData
+from .npz import load_npz
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def data_dir() -> Path:
+    """Where built datasets live: ``$UME_DATA`` if set, else ``data/`` at the repository root."""
+    env = os.environ.get("UME_DATA")
+    return Path(env) if env else ROOT / "data"
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """A registered dataset. ``loader(seed=0, **kw) -> MultiModalData``."""
+
+    name: str
+    description: str
+    loader: Callable[..., MultiModalData]
+    build: str | None = None  # the command that builds or prepares it (None: generated in memory)
+    task: str = "multiclass"
+    encoders: dict[str, str] = field(default_factory=dict)  # modality -> default encoder spec
+    metric: str = "accuracy"
+    seed_dependent: bool = False  # True: the loader draws the data from the seed
+
+    def row(self) -> dict[str, str]:
+        """The entry as strings, for ``python -m umelib list``."""
+        enc = ", ".join(f"{m}={e}" for m, e in self.encoders.items()) or "by shape"
+        return {"name": self.name, "description": self.description, "task": self.task, "metric": self.metric,
+                "encoders": enc, "seed": "per seed" if self.seed_dependent else "fixed",
+                "build": self.build or "generated in memory"}
+
+
+DATASETS: dict[str, DatasetEntry] = {}
+
+
+def register_dataset(name: str, description: str = "", *, build: str | None = None, task: str = "multiclass",
+                     encoders: dict[str, str] | None = None, metric: str | None = None,
+                     seed_dependent: bool = False) -> Callable:
+    """Decorator: register a loader ``fn(seed=0, **kw) -> MultiModalData`` under ``name``."""
+    def deco(fn: Callable[..., MultiModalData]) -> Callable[..., MultiModalData]:
+        DATASETS[name] = DatasetEntry(name, description, fn, build, task, dict(encoders or {}),
+                                      metric or ("accuracy" if task == "multiclass" else "f1_micro"), seed_dependent)
+        return fn
+    return deco
+
+
+def dataset_entry(name: str) -> DatasetEntry:
+    """The registry entry of ``name``; one clear error if there is none."""
+    if name not in DATASETS:
+        raise UmeError(f"unknown dataset '{name}'; choose one of {', '.join(sorted(DATASETS))} or pass a path to an .npz file")
+    return DATASETS[name]
+
+
+def is_path(name_or_path: str) -> bool:
+    return name_or_path.endswith(".npz") or bool(Path(name_or_path).suffix)
+
+
+def load_dataset(name_or_path: str, seed: int = 0, **kw) -> MultiModalData:
+    """A registered dataset by name, or an .npz file by path."""
+    if is_path(name_or_path):
+        return load_npz(name_or_path)
+    return dataset_entry(name_or_path).loader(seed=seed, **kw)
+
+
+def seed_dependent(name_or_path: str) -> bool:
+    """Whether loading ``name_or_path`` with another seed gives other data (files never do)."""
+    return not is_path(name_or_path) and dataset_entry(name_or_path).seed_dependent

@@ -1,0 +1,5 @@
+"""Experiments: the suite (one orchestrator for runs, seeds, methods and drop sweeps), its cache, result dicts
+and tables, reports and plots, the paper's claims checked per run, the paper's numbers, the model-based
+Gamma estimates, and the chapters' entry points.
+
+Top layer (with the CLI): may import everything below; nothing below imports it."""

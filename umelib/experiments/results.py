@@ -1,0 +1,38 @@
+"""Result dicts per the JSON contract, and plain-text tables of them (writing: :mod:`umelib.files`;
+provenance: :mod:`umelib.provenance`)."""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+
+def make_result(dataset: str, method: str, profile: str, seed: int, metric: str,
+                metrics: Mapping[str, Mapping[str, float]], prov: Mapping, **extra: Any) -> dict:
+    """A result dict per the contract; ``metrics`` is setting -> {metric: value}; the headline metric
+    is flattened into ``metrics`` and all of them kept under ``all_metrics``."""
+    flat = {s: (v.get(metric) if v else None) for s, v in metrics.items()}
+    return {"dataset": dataset, "method": method, "profile": profile, "seed": seed, "metric": metric,
+            "unit": "%", "metrics": flat, "all_metrics": {s: dict(v) for s, v in metrics.items()},
+            **extra, "provenance": dict(prov)}
+
+
+def settings_of(results: Iterable[Mapping]) -> list[str]:
+    """Protocol settings in table order: complete, miss:*, avg (then anything else)."""
+    keys: list[str] = []
+    for r in results:
+        for k in r["metrics"]:
+            if k not in keys:
+                keys.append(k)
+    order = lambda k: (0 if k == "complete" else 1 if k.startswith("miss:") else 3 if k == "avg" else 2, k)
+    return sorted(keys, key=order)
+
+
+def format_table(results: Iterable[Mapping], extra_rows: Mapping[str, Mapping[str, float]] | None = None) -> str:
+    """A plain-text table: one row per result (method, seed), one column per setting."""
+    results = list(results)
+    cols = settings_of(results + [{"metrics": v} for v in (extra_rows or {}).values()])
+    rows = [(f"{r['method']} (seed {r['seed']})", r["metrics"]) for r in results] + list((extra_rows or {}).items())
+    w = max(len(n) for n, _ in rows) + 2
+    cell = lambda v: "/" if v is None else f"{v:.2f}"
+    lines = ["".ljust(w) + "".join(c.rjust(12) for c in cols)]
+    lines += [n.ljust(w) + "".join(cell(m.get(c)).rjust(12) for c in cols) for n, m in rows]
+    return "\n".join(lines)
