@@ -115,3 +115,73 @@ def test_unreadable_file(tmp_path):
     p.write_bytes(b"this is not a zip archive")
     r = cli("run", "--dataset", str(p), "--quiet")
     assert r.returncode == 2 and "cannot read" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_list_prints_the_registry():
+    r = cli("list")
+    assert "data_scripts/build_avmnist.py --variant small" in r.stdout  # how to get it
+    assert "encoders image=lenet, audio=lenet" in r.stdout and "data per seed" in r.stdout
+
+
+def test_run_help_shows_the_overrides():
+    r = cli("run", "--help")
+    assert r.returncode == 0
+    for flag in ("--epochs", "--lr", "--phase2-lr", "--batch-size", "--config", "--set", "--print-config"):
+        assert flag in r.stdout
+
+
+def test_overrides_land_in_provenance(tmp_path):
+    path = save(tmp_path, three_modal(n=120))
+    out = tmp_path / "r.json"
+    r = cli("run", "--dataset", path, "--method", "naive", "--epochs", "3", "--lr", "0.05", "--out", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr
+    prov = json.loads(out.read_text())["provenance"]
+    assert prov["config"]["phase1"]["epochs"] == 3 and prov["config"]["phase2"]["epochs"] == 3
+    assert prov["config"]["phase1"]["lr"] == 0.05
+    assert prov["overrides"] == {"phase1.epochs": 3, "phase2.epochs": 3, "phase1.lr": 0.05}
+
+
+def test_config_file_then_flags_then_set(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("phase1:\n  epochs: 2\n  optimizer: adamw\nphase2.lr: 0.001\ndrop_p: 0.2\n")
+    r = cli("run", "--dataset", "synthetic", "--config", str(cfg), "--batch-size", "32", "--set", "phase1.epochs=7",
+            "--set", "phase2.lr={x: 1e-3, z: 2e-3}", "--print-config")
+    assert r.returncode == 0, r.stderr
+    c = json.loads(r.stdout)["config"]
+    assert c["phase1"]["epochs"] == 7 and c["phase1"]["optimizer"] == "adamw"  # --set wins over the file
+    assert c["phase1"]["batch_size"] == c["phase2"]["batch_size"] == 32
+    assert c["phase2"]["lr"] == {"x": 1e-3, "z": 2e-3} and c["drop_p"] == 0.2
+    assert c["phase2"]["epochs"] == 4  # the smoke profile's, untouched
+    js = tmp_path / "c.json"
+    js.write_text(json.dumps({"phase2": {"epochs": 5}, "n_train": 100}))
+    c = json.loads(cli("run", "--dataset", "synthetic", "--config", str(js), "--print-config").stdout)["config"]
+    assert c["phase2"]["epochs"] == 5 and c["n_train"] == 100
+
+
+@pytest.mark.parametrize("args,message", [
+    (("--set", "nope=1"), "unknown config key 'nope'"),
+    (("--set", "phase1.nope=1"), "unknown config key 'phase1.nope'"),
+    (("--set", "phase1.epochs=abc"), "'phase1.epochs' takes a number"),
+    (("--set", "phase1.epochs=2.5"), "takes a whole number"),
+    (("--set", "phase2.optimizer=rmsprop"), "must be one of sgd, adamw"),
+    (("--set", "drop_p=1.5"), "'drop_p' must lie in [0, 1)"),
+    (("--set", "phase1.lr=-1"), "'phase1.lr' must be > 0"),
+    (("--set", "epochs"), "--set takes key=value"),
+    (("--epochs", "0"), "'phase1.epochs' must be >= 1"),
+    (("--config", "/no/such.yaml"), "config file /no/such.yaml not found"),
+], ids=["key", "phase-key", "number", "whole", "choice", "drop-p", "lr", "syntax", "epochs", "config-missing"])
+def test_bad_overrides(args, message):
+    r = cli("run", "--dataset", "synthetic", *args, "--quiet")
+    assert r.returncode == 2, r.stderr
+    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_bad_config_file(tmp_path):
+    bad = tmp_path / "c.yaml"
+    bad.write_text("phase1: [unclosed\n")
+    r = cli("run", "--dataset", "synthetic", "--config", str(bad))
+    assert r.returncode == 2 and "cannot read" in r.stderr and "Traceback" not in r.stderr
+    lst = tmp_path / "l.json"
+    lst.write_text("[1, 2]")
+    r = cli("run", "--dataset", "synthetic", "--config", str(lst))
+    assert r.returncode == 2 and "must hold a mapping" in r.stderr

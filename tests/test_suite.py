@@ -12,18 +12,44 @@ def test_suite_shares_phase1_and_reuses_the_default_sweep_point():
     assert by["ume-mma@p=0"]["sweep"] == {"drop_p": 0.0} and "same_run_as" not in by["ume-mma@p=0"]
 
 
-def test_suite_cache_skips_training(tmp_path):
-    import time
+def test_suite_cache_skips_training(tmp_path, monkeypatch):
+    from umelib.training.trainer import Trainer
 
+    calls = []
+    fit = Trainer.fit
+    monkeypatch.setattr(Trainer, "fit", lambda self, *a, **k: calls.append(k.get("desc")) or fit(self, *a, **k))
     kw = dict(seeds=[0], methods=["unimodal", "ume-mma"], drop_ps=[], n_train=400, n_test=300,
-              phase1=PhaseConfig(2, 64, 5e-2), phase2=PhaseConfig(1, 64, 1e-2), cache_dir=tmp_path)
+              phase1=PhaseConfig(2, 64, 5e-2), phase2=PhaseConfig(1, 64, 1e-2), cache_dir=tmp_path, concurrent=False)
     a = run_suite("synthetic", "smoke", **kw)
+    assert calls == ["phase 1 [x]", "phase 1 [z]", "ume-mma"]
     assert len(list(tmp_path.glob("phase1-*.pt"))) == 1 and len(list(tmp_path.glob("result-*.json"))) == 2
-    t0 = time.perf_counter()
+    calls.clear()
     b = run_suite("synthetic", "smoke", **kw)
-    assert [r["metrics"] for r in a] == [r["metrics"] for r in b]
-    c = run_suite("synthetic", "smoke", **{**kw, "methods": ["naive", "only-pretrain"]})  # phase 1 from the cache
+    assert calls == [] and [r["metrics"] for r in a] == [r["metrics"] for r in b]  # nothing trained again
+    c = run_suite("synthetic", "smoke", **{**kw, "methods": ["naive", "only-pretrain"]})
+    assert calls == ["naive", "only-pretrain"]  # phase 1 came from the cache
     assert len(list(tmp_path.glob("phase1-*.pt"))) == 1 and len(c) == 2
+
+
+def test_seed_independent_data_is_loaded_once(monkeypatch):
+    from umelib import make_gaussian
+    from umelib.datasets import registry
+
+    loads = []
+
+    def loader(seed=0):
+        loads.append(seed)
+        return make_gaussian(n_train=200, n_val=50, n_test=100, seed=0, name="fixed-data")
+
+    monkeypatch.setitem(registry.DATASETS, "fixed-data", registry.DatasetEntry("fixed-data", "test", loader))
+    kw = dict(methods=["naive"], drop_ps=[], phase1=PhaseConfig(1, 64, 5e-2), concurrent=False)
+    res = run_suite("fixed-data", "smoke", seeds=[0, 1, 2], **kw)
+    assert loads == [0] and len(res) == 3
+    monkeypatch.setitem(registry.DATASETS, "fixed-data",
+                        registry.DatasetEntry("fixed-data", "test", loader, seed_dependent=True))
+    loads.clear()
+    run_suite("fixed-data", "smoke", seeds=[0, 1, 2], **kw)
+    assert loads == [0, 1, 2]
 
 
 def test_stacked_suite_matches_the_sequential_one():

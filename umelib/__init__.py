@@ -12,8 +12,6 @@ The packages, bottom to top (imports point down only; see the README's Layout se
 Beneath them all: :mod:`umelib.errors`, :mod:`umelib.config` (every hyperparameter), :mod:`umelib.files`
 (atomic writes, JSON, checksums) and :mod:`umelib.provenance`.
 """
-__version__ = "0.1.0"
-
 from .config import PhaseConfig, RunConfig, get_config
 from .datasets import MultiModalData, Split, load_dataset, load_npz, save_npz
 from .datasets.synthetic import GaussianSpec, bayes_reference, make_gaussian
@@ -22,9 +20,10 @@ from .evaluate import evaluate, predict
 from .experiments.suite import prepare, run, run_suite
 from .methods import METHODS, pretrain, run_method
 from .models import LateFusion
+from .provenance import __version__
 from .training import MissingModalityAugmentation, MultiTrainer, Trainer, fit_many
 
-__all__ = ["MissingModalityAugmentation", "PhaseConfig", "RunConfig", "get_config", "MultiModalData", "Split",
+__all__ = ["__version__", "MissingModalityAugmentation", "PhaseConfig", "RunConfig", "get_config", "MultiModalData", "Split",
            "load_dataset", "load_npz", "save_npz", "UmeError", "evaluate", "predict", "bayes_reference", "prepare",
            "run", "run_suite", "LateFusion", "METHODS", "pretrain", "run_method", "GaussianSpec", "make_gaussian",
            "Trainer", "MultiTrainer", "fit_many"]

@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 from typing import Any, Mapping
 
+__version__ = "0.1.0"  # the package's version (umelib.__version__ is this)
+
 
 def git_commit() -> str | None:
     """The checkout's commit (with ``-dirty`` if it has uncommitted changes), or None outside git."""
@@ -36,8 +38,6 @@ def device_name(device: Any) -> str:
 def provenance(config: Mapping | None, device: Any, wall_s: float, **extra: Any) -> dict:
     """Config, device, library versions, commit, dirty flag and wall time of a run (``extra`` keys added)."""
     import torch
-
-    from . import __version__
 
     commit = git_commit()
     return {"config": dict(config or {}), "device": device_name(device), "torch": torch.__version__,
