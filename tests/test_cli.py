@@ -82,6 +82,15 @@ BAD = [
     ("label above num_classes", dict(num_classes=np.array(2)), "out of range for 2 classes"),
     ("one modality", dict(**{"train/img": None, "train/aux": None, "test/img": None, "test/aux": None}), "at least 2"),
     ("shape mismatch across splits", dict(**{"test/img": np.zeros((150, 10, 10), np.float32)}), "sample shape"),
+    ("empty split", {"test/y": np.zeros(0, np.int64), "test/vec": np.zeros((0, 6), np.float32),
+                     "test/img": np.zeros((0, 12, 12), np.float32), "test/aux": np.zeros((0, 4), np.float32)},
+     "split 'test' is empty"),
+    ("test label unseen in training", {"test/y": np.full(150, 3)}, "'test/y' holds label(s) [3] that never occur in 'train/y'"),
+    ("val label unseen in training", {"val/y": np.full(20, 4), "val/vec": np.zeros((20, 6), np.float32),
+                                      "val/img": np.zeros((20, 12, 12), np.float32), "val/aux": np.zeros((20, 4), np.float32)},
+     "'val/y' holds label(s) [4]"),
+    ("reserved modality name", {"train/label": np.zeros((300, 2), np.float32), "test/label": np.zeros((150, 2), np.float32)},
+     "names a modality 'label', a reserved key"),
 ]
 
 
@@ -169,7 +178,10 @@ def test_config_file_then_flags_then_set(tmp_path):
     (("--set", "epochs"), "--set takes key=value"),
     (("--epochs", "0"), "'phase1.epochs' must be >= 1"),
     (("--config", "/no/such.yaml"), "config file /no/such.yaml not found"),
-], ids=["key", "phase-key", "number", "whole", "choice", "drop-p", "lr", "syntax", "epochs", "config-missing"])
+    (("--set", "phase2.lr={audio: 1e-3, x: 1e-2}"), "phase2.lr named for modalities ['audio'] that the data does not have"),
+    (("--set", "drop_p={video: 0.1}"), "drop_p named for modalities ['video']"),
+], ids=["key", "phase-key", "number", "whole", "choice", "drop-p", "lr", "syntax", "epochs", "config-missing",
+        "lr-modality", "drop-p-modality"])
 def test_bad_overrides(args, message):
     r = cli("run", "--dataset", "synthetic", *args, "--quiet")
     assert r.returncode == 2, r.stderr

@@ -37,3 +37,12 @@ def test_config_profiles():
     assert umelib.get_config("full", "ave").phase1.lr == {"audio": 1e-3, "visual": 1e-4}
     with pytest.raises(UmeError, match="unknown config keys"):
         umelib.get_config("smoke", learning_rate=3)
+
+
+def test_single_class_training_is_allowed_with_a_warning(tmp_path):
+    arr = {"train/a": np.zeros((4, 2), np.float32), "train/b": np.ones((4, 2), np.float32), "train/y": np.zeros(4, int),
+           "test/a": np.zeros((2, 2), np.float32), "test/b": np.zeros((2, 2), np.float32), "test/y": np.zeros(2, int)}
+    np.savez(tmp_path / "d.npz", **arr)
+    with pytest.warns(UserWarning, match="single class"):
+        d = load_npz(tmp_path / "d.npz")
+    assert d.num_classes == 1

@@ -4,6 +4,7 @@ Layout: ``train/<modality>``, ``train/y``, ``test/<modality>``, ``test/y``, opti
 ``<split>/present`` (bool, samples x modalities), ``num_classes``, ``task``."""
 from __future__ import annotations
 
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import torch
 
 from ..errors import UmeError
 from ..files import atomic_write
-from .core import SPLITS, MultiModalData, Split
+from .core import LABEL, PRESENT, SPLITS, MultiModalData, Split
 
 
 def _check_array(key: str, a: np.ndarray) -> None:
@@ -27,6 +28,8 @@ def build_split(name: str, xs: dict[str, np.ndarray], y: np.ndarray, present: np
                 num_classes: int | None, task: str) -> tuple[Split, int]:
     """Validate arrays of one split and turn them into a :class:`Split`."""
     n = len(y)
+    if n == 0:
+        raise UmeError(f"split '{name}' is empty ('{name}/y' has 0 samples); every split needs samples")
     for m, a in xs.items():
         _check_array(f"{name}/{m}", a)
         if len(a) != n:
@@ -58,6 +61,22 @@ def build_split(name: str, xs: dict[str, np.ndarray], y: np.ndarray, present: np
     return Split(x, yt, pt), k
 
 
+def check_labels(splits: dict[str, Split], task: str) -> None:
+    """Every validation and test label must occur in training (else its accuracy is 0 without a word); a
+    single-class training set is allowed but warned about."""
+    if task != "multiclass":
+        return
+    seen = set(splits["train"].y.unique().tolist())
+    for s in ("val", "test"):
+        if s in splits:
+            new = sorted(set(splits[s].y.unique().tolist()) - seen)
+            if new:
+                raise UmeError(f"'{s}/y' holds label(s) {new[:5]} that never occur in 'train/y'; a model cannot learn "
+                               "them: drop those samples or add training samples of those classes")
+    if len(seen) == 1:
+        warnings.warn(f"the training split has a single class ({seen.pop()}); every model will predict it", stacklevel=3)
+
+
 def load_npz(path: str | Path, task: str | None = None) -> MultiModalData:
     """Load a dataset from an .npz with ``train/<m>``, ``train/y``, ``test/<m>``, ``test/y`` (optional ``val/...``,
     ``<split>/present`` bool (N, M), ``num_classes``, ``task``)."""
@@ -80,6 +99,9 @@ def load_npz(path: str | Path, task: str | None = None) -> MultiModalData:
         if f"{s}/y" not in arrays:
             raise UmeError(f"{path.name} has no array '{s}/y'; the .npz needs train/<modality>, train/y, test/<modality>, test/y (found: {', '.join(sorted(arrays)) or 'nothing'})")
     mods = [k.split("/", 1)[1] for k in arrays if k.startswith("train/") and k not in ("train/y", "train/present")]
+    reserved = [m for m in mods if m in (LABEL, PRESENT)]
+    if reserved:
+        raise UmeError(f"{path.name} names a modality '{reserved[0]}', a reserved key of batches; rename 'train/{reserved[0]}' (and its other splits)")
     if len(mods) < 2:
         raise UmeError(f"{path.name} has {len(mods)} modality array(s) under train/; UME-MMA needs at least 2 (train/<modality>)")
     splits, ks = {}, []
@@ -96,6 +118,7 @@ def load_npz(path: str | Path, task: str | None = None) -> MultiModalData:
                                    arrays.get(f"{s}/present"), num_classes, task)
         ks.append(k)
     k = num_classes or max(ks)
+    check_labels(splits, task)
     return MultiModalData(path.stem, splits["train"], splits["test"], k, splits.get("val"), task, {"source": str(path)})
 
 

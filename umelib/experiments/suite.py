@@ -49,6 +49,19 @@ def resolve_config(dataset: str, profile: str | None = None, settings: Mapping[s
     return cfg
 
 
+def check_modality_names(cfg: RunConfig, modalities: list[str], encoders: Mapping[str, Any] | None = None) -> None:
+    """Every per-modality setting (encoders, learning rates, drop probabilities) must name modalities the data has."""
+    named = {"encoders": set(cfg.encoders) | set(encoders or {})}
+    for ph in ("phase1", "phase2"):
+        lr = getattr(cfg, ph).lr
+        named[f"{ph}.lr"] = set(lr) if isinstance(lr, Mapping) else set()
+    named["drop_p"] = set(cfg.drop_p) if isinstance(cfg.drop_p, Mapping) else set()
+    for what, names in named.items():
+        unknown = sorted(names - set(modalities))
+        if unknown:
+            raise UmeError(f"{what} named for modalities {unknown} that the data does not have ({', '.join(modalities)})")
+
+
 def prepare(dataset: str | MultiModalData, profile: str | None = None, seed: int = 0,
             encoders: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None = None,
             **overrides: Any) -> tuple[MultiModalData, RunConfig]:
@@ -58,9 +71,7 @@ def prepare(dataset: str | MultiModalData, profile: str | None = None, seed: int
     name modalities the data has."""
     data = dataset if isinstance(dataset, MultiModalData) else load_dataset(dataset, seed=seed)
     cfg = resolve_config(data.name, profile, settings, data.modalities, **overrides)
-    unknown = (set(cfg.encoders) | set(encoders or {})) - set(data.modalities)
-    if unknown:
-        raise UmeError(f"encoders named for modalities {sorted(unknown)} that the data does not have ({', '.join(data.modalities)})")
+    check_modality_names(cfg, data.modalities, encoders)
     return data.subsample(cfg.n_train, cfg.n_test, seed=seed), cfg
 
 
