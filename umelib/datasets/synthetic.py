@@ -144,19 +144,37 @@ def _bayes_cached(spec_json: str, n: int) -> dict[str, float]:
     return GaussianSpec(**json.loads(spec_json)).bayes_accuracy(n=n)
 
 
-def bayes_reference(data: MultiModalData, n: int = 10**6) -> dict[str, dict[str, float]] | None:
-    """For synthetic data: Bayes-optimal accuracy (%) per setting, Monte Carlo over ``n`` draws
-    (``bayes``), and the Bayes classifier's accuracy on this test set (``bayes_test``); None for other data."""
+def bayes_reference(data: MultiModalData, n: int = 10**6, eta: float = 1.0,
+                    masks: dict[str, np.ndarray] | None = None) -> dict[str, dict[str, float]] | None:
+    """For synthetic data: Bayes-optimal accuracy (%) per setting, Monte Carlo over ``n`` draws (``bayes``), and
+    the Bayes classifier's accuracy on this test set (``bayes_test``); None for other data.
+
+    With ``eta`` < 1 (partial missing) the optimum of ``miss:<m>`` is that of the mix: ``eta`` of the samples
+    miss ``m`` and the rest are complete, so ``eta * optimum(miss:m) + (1 - eta) * optimum(complete)``; on the
+    test set, ``masks[setting]`` (bool, samples: which ones miss the modality; the protocol's own draw) says
+    which samples the Bayes classifier sees without ``m``."""
     spec = data.info.get("gaussian_spec")
     if spec is None:
         return None
-    mc = _bayes_cached(json.dumps(spec.to_dict(), sort_keys=True), n)
+    mc = dict(_bayes_cached(json.dumps(spec.to_dict(), sort_keys=True), n))
+    settings = ["complete"] + [f"miss:{m}" for m in data.modalities]
+    if eta < 1.0:
+        for s in settings[1:]:
+            mc[s] = eta * mc[s] + (1 - eta) * mc["complete"]
+        mc["avg"] = float(np.mean([mc[s] for s in settings]))
     xs = {m: t.numpy() for m, t in data.test.x.items()}
     y = data.test.y.numpy()
-    test = {"complete": float((spec.posterior(xs).argmax(1) == y).mean())}
+    full = spec.posterior(xs).argmax(1) == y
+    test = {"complete": float(full.mean())}
     for m in data.modalities:
-        obs = [o for o in data.modalities if o != m]
-        test[f"miss:{m}"] = float((spec.posterior(xs, obs).argmax(1) == y).mean())
+        hit = spec.posterior(xs, [o for o in data.modalities if o != m]).argmax(1) == y
+        if eta < 1.0:
+            miss = masks[f"miss:{m}"] if masks is not None else np.zeros(len(y), bool)
+            hit = np.where(miss, hit, full)
+        test[f"miss:{m}"] = float(hit.mean())
     test["avg"] = float(np.mean(list(test.values())))
-    return {"bayes": {k: 100 * v for k, v in mc.items()}, "bayes_test": {k: 100 * v for k, v in test.items()},
-            "bayes_draws": n}
+    out = {"bayes": {k: 100 * v for k, v in mc.items()}, "bayes_test": {k: 100 * v for k, v in test.items()},
+           "bayes_draws": n}
+    if eta < 1.0:
+        out["eta"] = eta
+    return out

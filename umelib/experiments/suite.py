@@ -20,7 +20,7 @@ from ..datasets.core import MultiModalData, Split
 from ..datasets.registry import DATASETS, load_dataset, seed_dependent
 from ..datasets.synthetic import bayes_reference
 from ..errors import UmeError
-from ..evaluate import evaluate
+from ..evaluate import evaluate, missing_mask
 from ..methods import (Recipe, check_method, make_loss, pretrain, run_method, setup_method, unimodal_metrics,
                        unimodal_model, unimodal_split)
 from ..models.encoders import default_encoder_name
@@ -127,7 +127,7 @@ def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: 
         data, cfg = prepare(dataset, profile, seed, encoders, settings, **overrides)
         if datas and _same_train(data, datas[seeds[0]]):
             data = dataclasses.replace(data, train=datas[seeds[0]].train)  # one copy in memory
-        datas[seed], refs[seed] = data, bayes_reference(data)
+        datas[seed], refs[seed] = data, _reference(data, eta)
         for name, c in [(m, cfg) for m in methods] + [(f"ume-mma@p={p:g}", dataclasses.replace(cfg, drop_p=p))
                                                      for p in drop_ps]:
             rec = check_method(name.split("@")[0])
@@ -253,6 +253,15 @@ def _run_stacked(jobs: list[_Job], datas: dict[int, MultiModalData], refs: dict,
             results[j.key] = _result(j, d, refs[j.seed], evaluate(model, tests[j.seed], d.task, ctx.eta), ctx,
                                      wall / len(group), t_pre, runs_together=len(group), trained_with=names,
                                      group_wall_s=round(wall, 3), cuda_graph=bool(trainer.history[-1]["cuda_graph"]))
+
+
+def _reference(data: MultiModalData, eta: float) -> dict | None:
+    """The Bayes optimum of synthetic data under the protocol as evaluated (with ``eta``: the same samples miss)."""
+    if eta >= 1.0:
+        return bayes_reference(data)
+    mods = data.modalities
+    masks = {f"miss:{m}": missing_mask(len(data.test), mods, f"miss:{m}", eta)[:, j].numpy() for j, m in enumerate(mods)}
+    return bayes_reference(data, eta=eta, masks=masks)
 
 
 def _stack_by_default(dev: torch.device, data: MultiModalData, cfg, encoders: Mapping[str, Any] | None,
