@@ -124,13 +124,13 @@ def test_fsdd_builder_disjoint_speakers_checksums_and_rerun(tmp_path, fake_mnist
     a, sr = audio.read_wav(rec / "3_bob_1.wav")
     assert sr == 8000 and a.dtype == np.float32 and abs(a).max() <= 1
     out = tmp_path / "out"
-    sizes = {"train": 16, "val": 4, "test": 10}
+    sizes = {"train": 36, "val": 4, "test": 10}  # every digit in training (else loading refuses the test labels)
     p = av.build_from_fsdd(fake_mnist, rec.parent, out, sizes=sizes, test_speakers=["carl"], probe=False)
     man = json.loads((out / "manifest.json").read_text())
     assert man["speakers"]["test"] == ["carl"] and "carl" not in man["speakers"]["train"]
     assert man["files"]["avmnist.npz"]["sha256"] == hashlib.sha256(p.read_bytes()).hexdigest()
     d = load_npz(p)
-    assert (len(d.train), len(d.val), len(d.test)) == (16, 4, 10)
+    assert (len(d.train), len(d.val), len(d.test)) == (36, 4, 10)
     assert d.input_shapes() == {"image": (1, 28, 28), "audio": (1, 112, 112)}
     assert float(d.test.x["audio"].min()) >= -1 and float(d.test.x["audio"].max()) <= 1
     assert 0 <= float(d.train.x["image"].min()) and float(d.train.x["image"].max()) <= 1

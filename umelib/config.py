@@ -30,6 +30,10 @@ class PhaseConfig:
     weight_decay: float = 0.0
     step_every: int | None = None  # StepLR: multiply lr by gamma every this many epochs
     gamma: float = 0.1
+    # Selection on the validation split (scored after every epoch when there is one):
+    patience: int | None = None  # stop when the validation score has not improved for this many epochs
+    plateau: int | None = None  # multiply lr by gamma when it has not improved for this many epochs
+    select_best: bool = True  # end on the epoch with the best validation score (else the last epoch run)
 
 
 @dataclass
@@ -42,6 +46,7 @@ class RunConfig:
     aug_mode: str = "one"
     n_train: int | None = None  # subsample the training split (None: all)
     n_test: int | None = None
+    n_val: int | None = None  # subsample the validation split (None: as n_test)
     aux_weight: float = 1.0  # multi-task: weight of the uni-modal losses
     encoders: dict[str, str] = field(default_factory=dict)
 
@@ -101,7 +106,7 @@ def get_config(profile: str | None = None, dataset: str | None = None, settings:
 # ---------------------------------------------------------------- settings from the command line and files
 
 _CHOICES = {"optimizer": ("sgd", "adamw"), "aug_mode": ("one", "independent")}
-_INTS = {"epochs", "batch_size", "step_every", "n_train", "n_test"}
+_INTS = {"epochs", "batch_size", "step_every", "n_train", "n_test", "n_val", "patience", "plateau"}
 _FLOATS = {"momentum", "weight_decay", "gamma", "aux_weight"}
 _RATES = {"lr", "drop_p"}  # a number, or a dict modality -> number
 
@@ -141,12 +146,16 @@ def _value(key: str, v: Any) -> Any:
             raise UmeError(f"'{key}' must {rule}, got {bad[0]:g}")
         return out[None] if None in out else out
     if name in _INTS:
-        if v is None and name in ("step_every", "n_train", "n_test"):
+        if v is None and name in ("step_every", "n_train", "n_test", "n_val", "patience", "plateau"):
             return None
         x = _number(key, v, int)
         if x < 1:
             raise UmeError(f"'{key}' must be >= 1, got {x}")
         return x
+    if name == "select_best":
+        if v not in (True, False, "true", "false"):
+            raise UmeError(f"'{key}' takes true or false, got {v!r}")
+        return v in (True, "true")
     if name in _FLOATS:
         x = _number(key, v, float)
         if x < 0:

@@ -105,12 +105,31 @@ def unimodal_model(data: MultiModalData, cfg: RunConfig, j: int, seed: int,
     return LateFusion.build({m: data.input_shapes()[m]}, data.num_classes, {m: enc})
 
 
+def headline(task: str) -> str:
+    """The metric a task is scored and selected by."""
+    return "accuracy" if task == "multiclass" else "f1_micro"
+
+
+def val_scorer(data: MultiModalData, j: int | None = None):
+    """Scores a model on the validation split (None without one): modality ``j``'s uni-modal model on its own
+    input (phase 1), or a fused model by the protocol's ``avg`` over complete and each modality missing (the
+    number the paper's tables lead with). Selection never sees the test split."""
+    if data.val is None:
+        return None
+    key = headline(data.task)
+    if j is not None:
+        split = unimodal_split(data.val, j)
+        return lambda model: score(predict(model, split), split.y.cpu(), data.task)[key]
+    return lambda model: evaluate(model, data.val, data.task)["avg"][key]
+
+
 def pretrain(data: MultiModalData, cfg: RunConfig, trainer: Trainer,
              encoders: Mapping[str, str | nn.Module | None] | None = None) -> dict[str, LateFusion]:
-    """Phase 1: a uni-modal model per modality, each trained on the samples where its modality is present."""
+    """Phase 1: a uni-modal model per modality, each trained on the samples where its modality is present and
+    selected on its validation score."""
     loss = make_loss(Recipe("unimodal"), data.task)
     return {m: trainer.fit(unimodal_model(data, cfg, j, trainer.seed, encoders), unimodal_split(data.train, j),
-                           cfg.phase1, loss, desc=f"phase 1 [{m}]")
+                           cfg.phase1, loss, desc=f"phase 1 [{m}]", val_score=val_scorer(data, j))
             for j, m in enumerate(data.modalities)}
 
 
@@ -151,7 +170,7 @@ def run_method(method: str, data: MultiModalData, cfg: RunConfig, trainer: Train
         return RunOutput(method, None, uni, unimodal_metrics(uni, data))
     torch.manual_seed(trainer.seed)
     model, phase, aug, loss = setup_method(method, data, cfg, uni, encoders)
-    trainer.fit(model, data.train, phase, loss, aug, desc=method)
+    trainer.fit(model, data.train, phase, loss, aug, desc=method, val_score=val_scorer(data))
     return RunOutput(method, model, uni, evaluate(model, data.test, data.task, eta))
 
 

@@ -70,8 +70,10 @@ class MultiModalData:
             if getattr(self, s) is not None:
                 yield s, getattr(self, s)
 
-    def subsample(self, n_train: int | None = None, n_test: int | None = None, seed: int = 0) -> "MultiModalData":
-        """A smaller copy (random, seeded) for quick runs; ``None`` keeps a split whole."""
+    def subsample(self, n_train: int | None = None, n_test: int | None = None, seed: int = 0,
+                  n_val: int | None = None) -> "MultiModalData":
+        """A smaller copy (random, seeded) for quick runs; ``None`` keeps a split whole (``n_val`` None: as
+        ``n_test``)."""
         g = torch.Generator().manual_seed(seed)
 
         def cut(s: Split | None, n: int | None) -> Split | None:
@@ -80,4 +82,31 @@ class MultiModalData:
             return s.subset(torch.randperm(len(s), generator=g)[:n])
 
         return MultiModalData(self.name, cut(self.train, n_train), cut(self.test, n_test), self.num_classes,
-                              cut(self.val, n_test), self.task, dict(self.info))
+                              cut(self.val, n_test if n_val is None else n_val), self.task, dict(self.info))
+
+    def with_validation(self, fraction: float = 0.1, seed: int = 0) -> "MultiModalData":
+        """This dataset if it has a validation split; else a copy whose validation split is ``fraction`` of the
+        training split, stratified by class (multiclass; random for multi-label), drawn with ``seed``. What was
+        done is recorded in ``info["validation"]``."""
+        if self.val is not None:
+            self.info.setdefault("validation", f"given ({len(self.val)} samples)")
+            return self
+        g = torch.Generator().manual_seed(seed)
+        n = len(self.train)
+        if self.task == "multiclass":
+            parts = []
+            for c in self.train.y.unique():
+                idx = (self.train.y == c).nonzero().squeeze(1)
+                k = int(round(fraction * len(idx)))
+                parts.append(idx[torch.randperm(len(idx), generator=g)[:k]])
+            val_idx = torch.cat(parts)
+        else:
+            val_idx = torch.randperm(n, generator=g)[: int(round(fraction * n))]
+        keep = torch.ones(n, dtype=torch.bool)
+        keep[val_idx] = False
+        if len(val_idx) == 0 or not bool(keep.any()):
+            return self  # too small to split: selection falls back to the last epoch
+        info = dict(self.info, validation=f"carved from training: {len(val_idx)} of {n} samples ({fraction:.0%}, "
+                                          f"stratified, seed {seed})")
+        return MultiModalData(self.name, self.train.subset(keep.nonzero().squeeze(1)), self.test, self.num_classes,
+                              self.train.subset(val_idx.sort().values), self.task, info)

@@ -48,16 +48,17 @@ class Cache:
 
     @staticmethod
     def load_phase1(path: Path, data: MultiModalData, cfg: RunConfig, encoders: Mapping[str, Any] | None,
-                    device: torch.device) -> dict[str, LateFusion]:
-        states = torch.load(path, map_location="cpu")
+                    device: torch.device) -> tuple[dict[str, LateFusion], dict]:
+        """Phase-1 models and what was selected for them (epoch, validation score) per phase."""
+        saved = torch.load(path, map_location="cpu")
         models = {}
-        for m, st in states.items():
+        for m, st in saved["states"].items():
             models[m] = unimodal_model(data, cfg, data.modalities.index(m), 0, encoders)
             models[m].load_state_dict(st)
             models[m].to(device).eval()
-        return models
+        return models, saved["selected"]
 
     @staticmethod
-    def save_phase1(path: Path | None, models: Mapping[str, LateFusion]) -> None:
+    def save_phase1(path: Path | None, models: Mapping[str, LateFusion], selected: Mapping[str, dict]) -> None:
         if path is not None:
-            atomic_save({m: mod.state_dict() for m, mod in models.items()}, path)
+            atomic_save({"states": {m: mod.state_dict() for m, mod in models.items()}, "selected": dict(selected)}, path)

@@ -22,7 +22,7 @@ from ..datasets.synthetic import bayes_reference
 from ..errors import UmeError
 from ..evaluate import evaluate, missing_mask
 from ..methods import (Recipe, check_method, make_loss, pretrain, run_method, setup_method, unimodal_metrics,
-                       unimodal_model, unimodal_split)
+                       unimodal_model, unimodal_split, val_scorer)
 from ..models.encoders import default_encoder_name
 from ..models.fusion import LateFusion
 from ..provenance import git_commit, provenance
@@ -34,6 +34,7 @@ from .results import make_result
 TABLE1 = ["unimodal", "naive", "multitask", "missing-detection", "ume-mma"]
 TABLE4 = ["only-aug", "only-pretrain", "ume-mma-frozen", "frozen-heads", "ume-mma"]
 DROP_PS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
+VAL_FRACTION = 0.1  # a dataset without a validation split gets this stratified part of its training split
 
 
 def resolve_config(dataset: str, profile: str | None = None, settings: Mapping[str, Any] | None = None,
@@ -65,14 +66,16 @@ def check_modality_names(cfg: RunConfig, modalities: list[str], encoders: Mappin
 def prepare(dataset: str | MultiModalData, profile: str | None = None, seed: int = 0,
             encoders: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None = None,
             **overrides: Any) -> tuple[MultiModalData, RunConfig]:
-    """The dataset (subsampled as the profile says) and its :class:`RunConfig`: the profile's settings for the
+    """The dataset (with a validation split, carved from training when it has none: :data:`VAL_FRACTION`,
+    stratified, seed 0, the same for every run; subsampled as the profile says) and its :class:`RunConfig`: the
+    profile's settings for the
     dataset, the registry's default encoders, then ``overrides`` and ``settings`` (dotted keys, as ``--set``
     gives); checks that ``encoders`` (and the config's)
     name modalities the data has."""
     data = dataset if isinstance(dataset, MultiModalData) else load_dataset(dataset, seed=seed)
     cfg = resolve_config(data.name, profile, settings, data.modalities, **overrides)
     check_modality_names(cfg, data.modalities, encoders)
-    return data.subsample(cfg.n_train, cfg.n_test, seed=seed), cfg
+    return data.with_validation(VAL_FRACTION).subsample(cfg.n_train, cfg.n_test, seed=seed, n_val=cfg.n_val), cfg
 
 
 def run(dataset: str | MultiModalData, methods: str | Iterable[str] = "ume-mma", profile: str | None = None,
@@ -195,16 +198,18 @@ def _run_sequential(jobs: list[_Job], data: MultiModalData, ref: dict | None, ct
     seed, cfg = jobs[0].seed, jobs[0].cfg
     trainer = Trainer(ctx.device, seed=seed, progress=ctx.progress)
     t0 = time.perf_counter()
-    uni = _phase1(data, cfg, ctx, seed) if _needs_phase1(jobs) else None
+    uni, sel1 = _phase1(data, cfg, ctx, seed) if _needs_phase1(jobs) else (None, {})
     t_pre = time.perf_counter() - t0
     for j in jobs:
         if j.key in results:
             continue
         rec = check_method(j.method)
         t1 = time.perf_counter()
+        n0 = len(trainer.selected)
         res = run_method(j.method, data, j.cfg, trainer, pretrained=uni if rec.pretrain else None,
                          encoders=ctx.encoders, eta=ctx.eta)
-        results[j.key] = _result(j, data, ref, res.metrics, ctx, time.perf_counter() - t1, t_pre)
+        sel = (sel1 if rec.pretrain else {}) | _by_phase(trainer.selected[n0:])
+        results[j.key] = _result(j, data, ref, res.metrics, ctx, time.perf_counter() - t1, t_pre, selected_epoch=sel)
 
 
 def _run_stacked(jobs: list[_Job], datas: dict[int, MultiModalData], refs: dict, ctx: _Ctx, results: dict) -> None:
@@ -215,7 +220,7 @@ def _run_stacked(jobs: list[_Job], datas: dict[int, MultiModalData], refs: dict,
     seeds = sorted({j.seed for j in jobs})
     trainer = MultiTrainer(ctx.device, progress=ctx.progress)
     t0 = time.perf_counter()
-    uni = _phase1_stacked({s: datas[s] for s in seeds}, jobs[0].cfg, ctx, trainer) if _needs_phase1(jobs) else {}
+    uni, sel1 = _phase1_stacked({s: datas[s] for s in seeds}, jobs[0].cfg, ctx, trainer) if _needs_phase1(jobs) else ({}, {})
     t_pre = time.perf_counter() - t0
     unions: dict[tuple, tuple] = {}
     tests: dict[int, Split] = {}
@@ -230,7 +235,7 @@ def _run_stacked(jobs: list[_Job], datas: dict[int, MultiModalData], refs: dict,
         if not check_method(group[0].method).joint:
             for j in group:
                 results[j.key] = _result(j, datas[j.seed], refs[j.seed], unimodal_metrics(uni[j.seed], datas[j.seed]),
-                                         ctx, time.perf_counter() - t1, t_pre)
+                                         ctx, time.perf_counter() - t1, t_pre, selected_epoch=sel1[j.seed])
             continue
         built = []
         for j in group:
@@ -244,15 +249,19 @@ def _run_stacked(jobs: list[_Job], datas: dict[int, MultiModalData], refs: dict,
         split, idx = unions[ukey]
         names = "+".join(dict.fromkeys(j.method for j in group))
         models = trainer.fit([b[0] for b in built], split, built[0][1], built[0][3], [j.seed for j in group],
-                             [b[2] for b in built], idx, desc=names)
+                             [b[2] for b in built], idx, desc=names,
+                             val_scores=_val_scores([datas[j.seed] for j in group]))
         wall = time.perf_counter() - t1
-        for j, model in zip(group, models):
+        for j, model, chosen in zip(group, models, trainer.selected):
+            rec = check_method(j.method)
+            sel = (sel1[j.seed] if rec.pretrain else {}) | {j.method: _strip(chosen)}
             d = datas[j.seed]
             if j.seed not in tests:
                 tests[j.seed] = d.test.to(ctx.device)  # evaluated many times: moved once
             results[j.key] = _result(j, d, refs[j.seed], evaluate(model, tests[j.seed], d.task, ctx.eta), ctx,
                                      wall / len(group), t_pre, runs_together=len(group), trained_with=names,
-                                     group_wall_s=round(wall, 3), cuda_graph=bool(trainer.history[-1]["cuda_graph"]))
+                                     group_wall_s=round(wall, 3), cuda_graph=bool(trainer.history[-1]["cuda_graph"]),
+                                     selected_epoch=sel)
 
 
 def _reference(data: MultiModalData, eta: float) -> dict | None:
@@ -269,6 +278,8 @@ def _stack_by_default(dev: torch.device, data: MultiModalData, cfg, encoders: Ma
     """Stack on CUDA; on the CPU only small MLPs over several seeds, whose steps are bound by overhead (measured:
     the synthetic suite, 3 seeds, 67 s stacked against 95 s one by one) — CNN steps there are bound by arithmetic
     and get slower stacked."""
+    if cfg is not None and (cfg.phase1.plateau or cfg.phase2.plateau):
+        return False  # a rate cut on each run's own plateau needs one rate per run
     if dev.type == "cuda":
         return True
     names = dict(cfg.encoders if cfg else {}) | dict(encoders or {})
@@ -308,27 +319,32 @@ def _phase1(data: MultiModalData, cfg, ctx: _Ctx, seed: int) -> dict[str, LateFu
     path = ctx.cache.phase1_path(data, cfg, ctx.profile, seed, ctx.encoders)
     if path is not None and path.exists():
         return Cache.load_phase1(path, data, cfg, ctx.encoders, ctx.device)
-    models = pretrain(data, cfg, Trainer(ctx.device, seed=seed, progress=ctx.progress), ctx.encoders)
-    Cache.save_phase1(path, models)
-    return models
+    trainer = Trainer(ctx.device, seed=seed, progress=ctx.progress)
+    models = pretrain(data, cfg, trainer, ctx.encoders)
+    sel = _by_phase(trainer.selected)
+    Cache.save_phase1(path, models, sel)
+    return models, sel
 
 
-def _phase1_stacked(datas: dict[int, MultiModalData], cfg, ctx: _Ctx, trainer: MultiTrainer) -> dict[int, dict]:
-    """Phase 1 for every seed: cached ones loaded, the rest trained stacked, one modality at a time."""
+def _phase1_stacked(datas: dict[int, MultiModalData], cfg, ctx: _Ctx,
+                    trainer: MultiTrainer) -> tuple[dict[int, dict], dict[int, dict]]:
+    """Phase 1 for every seed: cached ones loaded, the rest trained stacked, one modality at a time. Returns the
+    models and what was selected for them, per seed."""
     out: dict[int, dict] = {}
+    sel: dict[int, dict] = {}
     todo = []
     for s, d in datas.items():
         path = ctx.cache.phase1_path(d, cfg, ctx.profile, s, ctx.encoders)
         if path is not None and path.exists():
-            out[s] = Cache.load_phase1(path, d, cfg, ctx.encoders, ctx.device)
+            out[s], sel[s] = Cache.load_phase1(path, d, cfg, ctx.encoders, ctx.device)
         else:
             todo.append(s)
     if not todo:
-        return out
+        return out, sel
     first = datas[todo[0]]
     loss = make_loss(Recipe("unimodal"), first.task)
     for s in todo:
-        out[s] = {}
+        out[s], sel[s] = {}, {}
     split, idx = _union([datas[s].train for s in todo])  # once, for every modality
     every = idx or [torch.arange(len(split))] * len(todo)
     for j, m in enumerate(first.modalities):
@@ -337,14 +353,31 @@ def _phase1_stacked(datas: dict[int, MultiModalData], cfg, ctx: _Ctx, trainer: M
             for s in todo:
                 t = Trainer(ctx.device, seed=s, progress=ctx.progress)
                 out[s][m] = t.fit(unimodal_model(datas[s], cfg, j, s, ctx.encoders), unimodal_split(datas[s].train, j),
-                                  cfg.phase1, loss, desc=f"phase 1 [{m}]")
+                                  cfg.phase1, loss, desc=f"phase 1 [{m}]", val_score=val_scorer(datas[s], j))
+                sel[s] |= _by_phase(t.selected)
             continue
         uni_split = Split({m: split.x[m]}, split.y, split.present[:, j:j + 1])
         whole = idx is None and len(runs[0]) == len(split)
         models = [unimodal_model(datas[s], cfg, j, s, ctx.encoders) for s in todo]
-        trainer.fit(models, uni_split, cfg.phase1, loss, todo, None, None if whole else runs, desc=f"phase 1 [{m}]")
-        for s, mod in zip(todo, models):
+        trainer.fit(models, uni_split, cfg.phase1, loss, todo, None, None if whole else runs, desc=f"phase 1 [{m}]",
+                    val_scores=_val_scores([datas[s] for s in todo], j))
+        for s, mod, chosen in zip(todo, models, trainer.selected):
             out[s][m] = mod
+            sel[s][chosen["phase"]] = _strip(chosen)
     for s in todo:
-        Cache.save_phase1(ctx.cache.phase1_path(datas[s], cfg, ctx.profile, s, ctx.encoders), out[s])
-    return out
+        Cache.save_phase1(ctx.cache.phase1_path(datas[s], cfg, ctx.profile, s, ctx.encoders), out[s], sel[s])
+    return out, sel
+
+
+def _strip(chosen: dict) -> dict:
+    return {k: v for k, v in chosen.items() if k not in ("phase", "run", "seed")}
+
+
+def _by_phase(selected: list[dict]) -> dict[str, dict]:
+    """Trainer.selected as phase -> {epochs_run, epoch, val, ...} (the provenance's ``selected_epoch``)."""
+    return {c["phase"]: _strip(c) for c in selected}
+
+
+def _val_scores(datas: list[MultiModalData], j: int | None = None) -> list | None:
+    scorers = [val_scorer(d, j) for d in datas]
+    return None if any(s is None for s in scorers) else scorers

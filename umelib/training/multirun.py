@@ -21,7 +21,7 @@ from ..config import PhaseConfig
 from ..datasets.core import LABEL, PRESENT, Split
 from ..errors import UmeError
 from .graphs import StepGraph, graphs_wanted
-from .trainer import LossFn, autocast, make_optimizer, pick_device
+from .trainer import LossFn, Selection, ValFn, autocast, make_optimizer, pick_device
 
 
 class _Loss(nn.Module):
@@ -64,15 +64,20 @@ class MultiTrainer:
         self.amp = amp
         self.progress = progress
         self.history: list[dict] = []
+        self.selected: list[dict] = []  # of the last fit: per run, epochs run, selected epoch, validation score
 
     def fit(self, models: Sequence[nn.Module], split: Split, cfg: PhaseConfig, loss_fn: LossFn,
             seeds: Sequence[int], augments: Sequence[MissingModalityAugmentation | None] | None = None,
-            indices: Sequence[torch.Tensor] | None = None, desc: str = "train") -> list[nn.Module]:
-        """Train every model in place for ``cfg.epochs`` and return them (in eval mode).
+            indices: Sequence[torch.Tensor] | None = None, desc: str = "train",
+            val_scores: Sequence[ValFn] | None = None) -> list[nn.Module]:
+        """Train every model in place for up to ``cfg.epochs`` and return them (in eval mode).
 
         ``seeds[k]`` drives run k's batch order (and ``seeds[k] + 1`` its augmentation), as in ``Trainer``;
         ``augments[k]`` is run k's augmentation (or None); ``indices[k]`` restricts run k to those samples of
-        ``split`` (all runs need the same number of samples). Without ``indices`` every run sees all of it."""
+        ``split`` (all runs need the same number of samples). Without ``indices`` every run sees all of it.
+        ``val_scores[k]`` scores run k on its validation split after each epoch; each run is selected (best epoch,
+        patience) as ``Trainer`` selects it, so its result is that of a sequential run; training goes on until every
+        run has stopped. A rate cut on plateau (``cfg.plateau``) needs one rate per run: train those one by one."""
         from tqdm.auto import tqdm
 
         k_runs = len(models)
@@ -82,6 +87,11 @@ class MultiTrainer:
             raise UmeError(f"fit_many got {k_runs} models but {len(seeds)} seeds, {len(augments)} augmentations"
                            + (f" and {len(indices)} index sets" if indices is not None else "")
                            + "; give one of each per run")
+        if cfg.plateau and val_scores is not None:
+            raise UmeError("stacked runs share one learning rate, so they cannot cut it on each run's plateau; "
+                           "train them one by one (concurrent=False) or set plateau=None")
+        if val_scores is not None and len(val_scores) != k_runs:
+            raise UmeError(f"fit_many got {k_runs} models but {len(val_scores)} validation scorers")
         dev = self.device
         if dev.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels
@@ -128,6 +138,10 @@ class MultiTrainer:
         graphed = StepGraph(train_step, opt) if graphs_wanted(self.graphs, dev) else None
         steps = cfg.epochs * max(1, n // cfg.batch_size)
         bar = tqdm(total=steps, desc=f"{desc} x{k_runs}", disable=not self.progress, leave=False)
+        sels = [Selection(cfg, None) for _ in range(k_runs)]
+        final: list[dict | None] = [None] * k_runs  # a stopped run's weights, frozen at its stop
+        epochs_run = [0] * k_runs
+        state = lambda k: {name: t[k] for name, t in (params | buffers).items()}
         for epoch in range(cfg.epochs):
             t0, total, count = time.perf_counter(), torch.zeros(k_runs, device=dev), 0
             perms = torch.stack([torch.randperm(n, generator=g, device=dev) for g in gens])  # (K, n)
@@ -158,11 +172,26 @@ class MultiTrainer:
                                      "loss": mean, "seconds": dt, "samples": n, "runs_together": k_runs,
                                      "cuda_graph": graphed is not None and graphed.failed is None})
             bar.set_postfix(loss=f"{sum(means) / k_runs:.3f}")
+            live = [k for k in range(k_runs) if final[k] is None]
+            for k in live:
+                epochs_run[k] = epoch + 1
+            if val_scores is not None:
+                with torch.no_grad():
+                    for k in live:
+                        models[k].load_state_dict(state(k))
+                        v = float(val_scores[k](models[k].eval()))
+                        self.history[-k_runs + k]["val"] = v
+                        if sels[k].update(v, epoch + 1, lambda: state(k)):
+                            final[k] = sels[k].best_state or {n_: t.detach().clone() for n_, t in state(k).items()}
+                if all(f is not None for f in final):
+                    break
         bar.close()
+        self.selected = []
         with torch.no_grad():
             for k, m in enumerate(models):
-                m.load_state_dict({name: t[k] for name, t in (params | buffers).items()})
+                m.load_state_dict(final[k] or sels[k].best_state or state(k))
                 m.eval()
+                self.selected.append({"phase": desc, "run": k, "seed": int(seeds[k]), **sels[k].summary(epochs_run[k])})
         return list(models)
 
     @staticmethod
@@ -189,6 +218,8 @@ class MultiTrainer:
 def fit_many(models: Sequence[nn.Module], split: Split, cfg: PhaseConfig, loss_fn: LossFn, seeds: Sequence[int],
              augments: Sequence[MissingModalityAugmentation | None] | None = None,
              indices: Sequence[torch.Tensor] | None = None, device: str | torch.device | None = None,
-             amp: bool = True, progress: bool = False, desc: str = "train") -> list[nn.Module]:
+             amp: bool = True, progress: bool = False, desc: str = "train",
+             val_scores: Sequence[ValFn] | None = None) -> list[nn.Module]:
     """Shortcut for ``MultiTrainer(device, amp, progress).fit(...)``."""
-    return MultiTrainer(device, amp, progress).fit(models, split, cfg, loss_fn, seeds, augments, indices, desc)
+    return MultiTrainer(device, amp, progress).fit(models, split, cfg, loss_fn, seeds, augments, indices, desc,
+                                                   val_scores)

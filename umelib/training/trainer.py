@@ -63,6 +63,46 @@ def make_optimizer(model: nn.Module | Mapping[str, torch.Tensor], cfg: PhaseConf
     raise UmeError(f"unknown optimizer '{cfg.optimizer}'; use 'sgd' or 'adamw'")
 
 
+ValFn = Callable[[nn.Module], float]
+
+
+class Selection:
+    """Model selection on the validation score over epochs: best epoch and its weights (``select_best``), a rate cut
+    after ``plateau`` epochs without improvement, a stop after ``patience`` such epochs."""
+
+    def __init__(self, cfg: PhaseConfig, opt: torch.optim.Optimizer | None) -> None:
+        self.cfg = cfg
+        self.best, self.best_epoch, self.waited, self.stopped_at = float("-inf"), 0, 0, None
+        self.best_state: dict | None = None
+        self.plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(opt, "max", cfg.gamma, cfg.plateau, threshold=0)
+                        if opt is not None and cfg.plateau else None)
+        self.scores: list[float] = []
+
+    def update(self, score: float, epoch: int, state: Callable[[], dict]) -> bool:
+        """Record the score of ``epoch``; ``state()`` gives the weights (copied only when they are the best so
+        far). Returns True when training should stop."""
+        self.scores.append(score)
+        if score > self.best:
+            self.best, self.best_epoch, self.waited = score, epoch, 0
+            if self.cfg.select_best:
+                self.best_state = {k: v.detach().clone() for k, v in state().items()}
+        else:
+            self.waited += 1
+        if self.plateau is not None:
+            self.plateau.step(score)
+        if self.cfg.patience and self.waited >= self.cfg.patience:
+            self.stopped_at = epoch
+            return True
+        return False
+
+    def summary(self, epochs_run: int) -> dict:
+        if not self.scores:
+            return {"epochs_run": epochs_run, "epoch": epochs_run, "val": None}
+        chosen = self.best_epoch if self.cfg.select_best else epochs_run
+        return {"epochs_run": epochs_run, "epoch": chosen, "val": self.scores[chosen - 1],
+                "best_val": self.best, "stopped_early": self.stopped_at is not None}
+
+
 class Trainer:
     """Trains any model on a :class:`Split` with a loss ``fn(model, batch) -> scalar``.
 
@@ -87,6 +127,7 @@ class Trainer:
         self.checkpoint = Path(checkpoint) if checkpoint else None
         self.graphs = graphs
         self.history: list[dict] = []
+        self.selected: list[dict] = []  # per fit: phase, epochs run, selected epoch, its validation score
 
     def uses_resident(self, split: Split) -> bool:
         if self.loader != "auto":
@@ -119,8 +160,13 @@ class Trainer:
                 yield {k: v.to(self.device, non_blocking=True) for k, v in b.items()}
 
     def fit(self, model: nn.Module, split: Split, cfg: PhaseConfig, loss_fn: LossFn,
-            augment: MissingModalityAugmentation | None = None, desc: str = "train") -> nn.Module:
-        """Train ``model`` in place for ``cfg.epochs``; appends per-epoch mean loss to ``history``."""
+            augment: MissingModalityAugmentation | None = None, desc: str = "train",
+            val_score: ValFn | None = None) -> nn.Module:
+        """Train ``model`` in place for up to ``cfg.epochs``; appends per-epoch mean loss to ``history``.
+
+        With ``val_score`` (model -> score on the validation split, higher is better), the score after each epoch
+        drives ``cfg.plateau`` (lower the rate), ``cfg.patience`` (stop early) and ``cfg.select_best`` (end on
+        the best epoch); what was selected is appended to ``selected``. The test split is never seen here."""
         from tqdm.auto import tqdm
 
         model.to(self.device)
@@ -133,6 +179,7 @@ class Trainer:
         gaug = torch.Generator(device=self.device).manual_seed(self.seed + 1)
         opt = make_optimizer(model, cfg)
         sched = torch.optim.lr_scheduler.StepLR(opt, cfg.step_every, cfg.gamma) if cfg.step_every else None
+        sel = Selection(cfg, opt if val_score is not None else None)
         mods = split.modalities
         steps = cfg.epochs * max(1, len(split) // cfg.batch_size)
         bar = tqdm(total=steps, desc=desc, disable=not self.progress, leave=False)
@@ -151,7 +198,9 @@ class Trainer:
         graphed = None
         if resident and graphs_wanted(self.graphs, self.device):  # the gather from the resident split is captured too
             graphed = StepGraph(lambda idx, *drop: train_step(data.batch(idx), drop[0] if drop else None), opt)
+        epochs_run = 0
         for epoch in range(cfg.epochs):
+            epochs_run = epoch + 1
             t0, total, count, seen = time.perf_counter(), torch.zeros((), device=self.device), 0, 0
             # the epoch's drops in one draw (batch i uses rows i*B ...); fewer calls than a draw per batch
             drops = augment.draw(len(split), mods, self.device, gaug) if augment is not None else None
@@ -180,6 +229,16 @@ class Trainer:
             bar.set_postfix(loss=f"{mean:.3f}")
             if self.checkpoint:
                 atomic_save({"model": model.state_dict(), "epoch": epoch + 1, "phase": desc}, self.checkpoint)
+            if val_score is not None:
+                v = float(val_score(model.eval()))
+                model.train()
+                self.history[-1]["val"] = v
+                bar.set_postfix(loss=f"{mean:.3f}", val=f"{v:.2f}")
+                if sel.update(v, epoch + 1, model.state_dict):
+                    break
         bar.close()
         model.eval()
+        if sel.best_state is not None:
+            model.load_state_dict(sel.best_state)
+        self.selected.append({"phase": desc, **sel.summary(epochs_run)})
         return model
