@@ -77,15 +77,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         if name not in ENCODERS:
             raise UmeError(f"unknown encoder '{name}' for modality '{m}'; choose one of {', '.join(sorted(ENCODERS))}")
     name = Path(args.dataset).stem if is_path(args.dataset) else args.dataset
-    cfg = resolve_config(name, args.profile, None)
+    # own data trains to convergence unless a profile is asked for (here or by $UME_PROFILE)
+    profile = args.profile or os.environ.get("UME_PROFILE") or ("full" if is_path(args.dataset) else "smoke")
+    cfg = resolve_config(name, profile, None)
     cfg = apply_settings(cfg, settings)  # checks every key and value before any data is read
     if args.print_config:
-        print(json.dumps({"dataset": args.dataset, "profile": args.profile or os.environ.get("UME_PROFILE", "smoke"),
+        print(json.dumps({"dataset": args.dataset, "profile": profile,
                           "overrides": settings, "config": cfg.to_dict()}, indent=2))
         return 0
     if args.out and Path(args.out).exists() and not args.overwrite:
         raise UmeError(f"{args.out} exists; choose another --out or pass --overwrite to replace it")
-    results = run(args.dataset, args.method, args.profile, args.seed, device=args.device,
+    results = run(args.dataset, args.method, profile, args.seed, device=args.device,
                   progress=not args.quiet, eta=args.eta, settings=settings)
     r = results[0]
     extra = {}
@@ -123,7 +125,9 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="train a method and evaluate it under the missing-modality protocol")
     r.add_argument("--dataset", required=True, help="a registered name (see 'list') or a path to an .npz")
     r.add_argument("--method", default="ume-mma", help="a method (see 'list'); default ume-mma")
-    r.add_argument("--profile", default=None, help="smoke (CPU, default) or full (the paper's settings)")
+    r.add_argument("--profile", default=None, help="smoke (CPU, seconds) or full (the paper's settings on its datasets, "
+                   "training to convergence on validation elsewhere); default $UME_PROFILE, else full for an .npz "
+                   "and smoke for a named dataset")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--out", default=None, help="write the result JSON here (refuses to overwrite)")
     r.add_argument("--overwrite", action="store_true", help="allow --out to replace an existing file")

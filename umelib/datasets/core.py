@@ -110,3 +110,26 @@ class MultiModalData:
                                           f"stratified, seed {seed})")
         return MultiModalData(self.name, self.train.subset(keep.nonzero().squeeze(1)), self.test, self.num_classes,
                               self.train.subset(val_idx.sort().values), self.task, info)
+
+    def standardized(self, modalities: list[str] | None = None) -> "MultiModalData":
+        """A copy whose vector modalities (samples of one dimension; or ``modalities``) are standardized with the
+        training split's mean and standard deviation (over present samples), every split alike. The protocol's
+        zero substitute then stands for the training mean. Recorded in ``info["standardized"]``."""
+        mods = modalities if modalities is not None else [m for m, t in self.train.x.items()
+                                                          if t.ndim == 2 and t.is_floating_point()]
+        if not mods:
+            return self
+        stats = {}
+        for m in mods:
+            j = self.modalities.index(m)
+            x = self.train.x[m][self.train.present[:, j]].double()
+            stats[m] = (x.mean(0).float(), x.std(0).clamp_min(1e-8).float())
+
+        def apply(s: Split | None) -> Split | None:
+            if s is None:
+                return None
+            return Split({m: (t - stats[m][0]) / stats[m][1] if m in stats else t for m, t in s.x.items()}, s.y, s.present)
+
+        info = dict(self.info, standardized=mods)
+        return MultiModalData(self.name, apply(self.train), apply(self.test), self.num_classes, apply(self.val),
+                              self.task, info)

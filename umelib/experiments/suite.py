@@ -67,7 +67,8 @@ def prepare(dataset: str | MultiModalData, profile: str | None = None, seed: int
             encoders: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None = None,
             **overrides: Any) -> tuple[MultiModalData, RunConfig]:
     """The dataset (with a validation split, carved from training when it has none: :data:`VAL_FRACTION`,
-    stratified, seed 0, the same for every run; subsampled as the profile says) and its :class:`RunConfig`: the
+    stratified, seed 0, the same for every run; vector inputs standardized on the training split for own data,
+    see ``RunConfig.standardize``; subsampled as the profile says) and its :class:`RunConfig`: the
     profile's settings for the
     dataset, the registry's default encoders, then ``overrides`` and ``settings`` (dotted keys, as ``--set``
     gives); checks that ``encoders`` (and the config's)
@@ -75,7 +76,11 @@ def prepare(dataset: str | MultiModalData, profile: str | None = None, seed: int
     data = dataset if isinstance(dataset, MultiModalData) else load_dataset(dataset, seed=seed)
     cfg = resolve_config(data.name, profile, settings, data.modalities, **overrides)
     check_modality_names(cfg, data.modalities, encoders)
-    return data.with_validation(VAL_FRACTION).subsample(cfg.n_train, cfg.n_test, seed=seed, n_val=cfg.n_val), cfg
+    data = data.with_validation(VAL_FRACTION)
+    own = str(data.info.get("source", "")).endswith(".npz") and data.name not in DATASETS
+    if cfg.standardize or (cfg.standardize is None and own):
+        data = data.standardized()
+    return data.subsample(cfg.n_train, cfg.n_test, seed=seed, n_val=cfg.n_val), cfg
 
 
 def run(dataset: str | MultiModalData, methods: str | Iterable[str] = "ume-mma", profile: str | None = None,

@@ -21,7 +21,7 @@ from ..config import PhaseConfig
 from ..datasets.core import LABEL, PRESENT, Split
 from ..errors import UmeError
 from .graphs import StepGraph, graphs_wanted
-from .trainer import LossFn, Selection, ValFn, autocast, make_optimizer, pick_device
+from .trainer import LossFn, Selection, ValFn, autocast, epoch_order, make_optimizer, pick_device
 
 
 class _Loss(nn.Module):
@@ -136,7 +136,8 @@ class MultiTrainer:
             return losses.detach().float()
 
         graphed = StepGraph(train_step, opt) if graphs_wanted(self.graphs, dev) else None
-        steps = cfg.epochs * max(1, n // cfg.batch_size)
+        n_ep = max(n, cfg.epoch_samples or 0)
+        steps = cfg.epochs * max(1, n_ep // cfg.batch_size)
         bar = tqdm(total=steps, desc=f"{desc} x{k_runs}", disable=not self.progress, leave=False)
         sels = [Selection(cfg, None) for _ in range(k_runs)]
         final: list[dict | None] = [None] * k_runs  # a stopped run's weights, frozen at its stop
@@ -144,15 +145,15 @@ class MultiTrainer:
         state = lambda k: {name: t[k] for name, t in (params | buffers).items()}
         for epoch in range(cfg.epochs):
             t0, total, count = time.perf_counter(), torch.zeros(k_runs, device=dev), 0
-            perms = torch.stack([torch.randperm(n, generator=g, device=dev) for g in gens])  # (K, n)
-            drops = None  # each run's drops for the epoch, drawn as Trainer draws them: (K, n, M)
+            perms = torch.stack([epoch_order(n, n_ep, g) for g in gens])  # (K, n_ep)
+            drops = None  # each run's drops for the epoch, drawn as Trainer draws them: (K, n_ep, M)
             if any(a is not None for a in augments):
-                drops = torch.stack([a.draw(n, mods, dev, ga) if a is not None
-                                     else torch.zeros(n, len(mods), dtype=torch.bool, device=dev)
+                drops = torch.stack([a.draw(n_ep, mods, dev, ga) if a is not None
+                                     else torch.zeros(n_ep, len(mods), dtype=torch.bool, device=dev)
                                      for a, ga in zip(augments, gaugs)])
             if indices is not None:
                 perms = torch.stack([ix[p] for ix, p in zip(indices, perms)])
-            for i in range(0, n, cfg.batch_size):
+            for i in range(0, n_ep, cfg.batch_size):
                 idx = perms[:, i:i + cfg.batch_size]
                 if idx.shape[1] <= 1:
                     continue
@@ -169,7 +170,7 @@ class MultiTrainer:
                     raise UmeError(f"{desc}, run {k} (seed {seeds[k]}): the loss became NaN in epoch {epoch + 1}; "
                                    "lower the learning rate")
                 self.history.append({"phase": desc, "run": k, "seed": int(seeds[k]), "epoch": epoch + 1,
-                                     "loss": mean, "seconds": dt, "samples": n, "runs_together": k_runs,
+                                     "loss": mean, "seconds": dt, "samples": n_ep, "runs_together": k_runs,
                                      "cuda_graph": graphed is not None and graphed.failed is None})
             bar.set_postfix(loss=f"{sum(means) / k_runs:.3f}")
             live = [k for k in range(k_runs) if final[k] is None]

@@ -66,6 +66,13 @@ def make_optimizer(model: nn.Module | Mapping[str, torch.Tensor], cfg: PhaseConf
 ValFn = Callable[[nn.Module], float]
 
 
+def epoch_order(n: int, total: int, generator: torch.Generator) -> torch.Tensor:
+    """The sample order of one epoch: a permutation of ``n`` samples, or, when an epoch should see ``total`` > ``n``
+    samples (``PhaseConfig.epoch_samples`` on small data), consecutive permutations cut to ``total``."""
+    perms = [torch.randperm(n, generator=generator, device=generator.device) for _ in range(-(-total // n))]
+    return perms[0] if len(perms) == 1 else torch.cat(perms)[:total]
+
+
 class Selection:
     """Model selection on the validation score over epochs: best epoch and its weights (``select_best``), a rate cut
     after ``plateau`` epochs without improvement, a stop after ``patience`` such epochs."""
@@ -137,24 +144,27 @@ class Trainer:
         free, _ = torch.cuda.mem_get_info(self.device)
         return split.nbytes() < self.resident_fraction * free
 
-    def index_batches(self, n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-        """Shuffled index batches on the generator's device; a last batch of one sample is dropped (BatchNorm)."""
-        perm = torch.randperm(n, generator=generator, device=generator.device)
-        for i in range(0, n, batch_size):
+    def index_batches(self, n: int, batch_size: int, generator: torch.Generator,
+                      total: int | None = None) -> Iterator[torch.Tensor]:
+        """Shuffled index batches on the generator's device (``total`` samples: see :func:`epoch_order`); a last
+        batch of one sample is dropped (BatchNorm)."""
+        perm = epoch_order(n, total or n, generator)
+        for i in range(0, len(perm), batch_size):
             idx = perm[i:i + batch_size]
             if len(idx) > 1:
                 yield idx
 
     def batches(self, split: Split, batch_size: int, generator: torch.Generator,
-                resident: bool) -> Iterator[dict[str, torch.Tensor]]:
+                resident: bool, total: int | None = None) -> Iterator[dict[str, torch.Tensor]]:
         """Shuffled batches on the device; a last batch of one sample is dropped (BatchNorm)."""
         n = len(split)
         if resident:
-            for idx in self.index_batches(n, batch_size, generator):
+            for idx in self.index_batches(n, batch_size, generator, total):
                 yield split.batch(idx)
             return
-        loader = torch.utils.data.DataLoader(range(n), batch_size=batch_size, shuffle=True, generator=generator,
-                                             collate_fn=lambda ix: split.batch(torch.tensor(ix)))
+        order = range(n) if not total or total <= n else epoch_order(n, total, generator).tolist()
+        loader = torch.utils.data.DataLoader(order, batch_size=batch_size, shuffle=order == range(n),
+                                             generator=generator, collate_fn=lambda ix: split.batch(torch.tensor(ix)))
         for b in loader:
             if len(b["label"]) > 1:
                 yield {k: v.to(self.device, non_blocking=True) for k, v in b.items()}
@@ -181,7 +191,8 @@ class Trainer:
         sched = torch.optim.lr_scheduler.StepLR(opt, cfg.step_every, cfg.gamma) if cfg.step_every else None
         sel = Selection(cfg, opt if val_score is not None else None)
         mods = split.modalities
-        steps = cfg.epochs * max(1, len(split) // cfg.batch_size)
+        n_ep = max(len(split), cfg.epoch_samples or 0)  # samples per epoch (small data: several passes)
+        steps = cfg.epochs * max(1, n_ep // cfg.batch_size)
         bar = tqdm(total=steps, desc=desc, disable=not self.progress, leave=False)
         model.train()
 
@@ -203,11 +214,11 @@ class Trainer:
             epochs_run = epoch + 1
             t0, total, count, seen = time.perf_counter(), torch.zeros((), device=self.device), 0, 0
             # the epoch's drops in one draw (batch i uses rows i*B ...); fewer calls than a draw per batch
-            drops = augment.draw(len(split), mods, self.device, gaug) if augment is not None else None
+            drops = augment.draw(n_ep, mods, self.device, gaug) if augment is not None else None
             if resident:
-                items = ((idx, None) for idx in self.index_batches(len(split), cfg.batch_size, g))
+                items = ((idx, None) for idx in self.index_batches(len(split), cfg.batch_size, g, n_ep))
             else:
-                items = ((None, b) for b in self.batches(data, cfg.batch_size, g, False))
+                items = ((None, b) for b in self.batches(data, cfg.batch_size, g, False, n_ep))
             for i, (idx, batch) in enumerate(items):
                 b = len(idx) if idx is not None else len(batch[LABEL])
                 drop = drops[i * cfg.batch_size:i * cfg.batch_size + b] if drops is not None else None
