@@ -4,8 +4,8 @@
 
 For each dataset: a well-tuned linear model per modality (standardized features, logistic regression with C
 chosen by 5-fold cross-validation on the training split), then umelib's uni-modal models and UME-MMA under two
-configs on the same .npz: ``old`` (the App. B schedule the `full` profile gave any data before: SGD lr 1e-2,
-10 epochs, phase-2 lr 1e-4, last epoch) and ``new`` (the current `full` default for own data: each phase
+configs on the same .npz: ``old`` (the code of :data:`OLD_REF` itself, whose `full` profile gave any data the App. B
+schedule: SGD lr 1e-2, 10 epochs, phase-2 lr 1e-4, no validation split, last epoch) and ``new`` (the current `full` default for own data: each phase
 trained until the validation score stops improving, best epoch kept). Reports test accuracy, the gaps the
 targets name (uni-modal vs linear: within 2 points; UME-MMA with a modality missing vs the uni-modal model
 of the other: within 3 points) and the wall time of one `python -m umelib run` call.
@@ -13,6 +13,7 @@ of the other: within 3 points) and the wall time of one `python -m umelib run` c
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -28,10 +29,25 @@ import umelib  # noqa: E402
 from umelib.files import save_json  # noqa: E402
 from umelib.provenance import provenance  # noqa: E402
 
-OLD = {"phase1": {"epochs": 10, "batch_size": 64, "lr": 1e-2, "optimizer": "sgd", "patience": None,
-                  "plateau": None, "select_best": False},
-       "phase2": {"epochs": 10, "batch_size": 64, "lr": 1e-4, "optimizer": "sgd", "patience": None,
-                  "plateau": None, "select_best": False}}
+OLD_REF = "85dadad"  # the last commit before own data trained to convergence (its `full` = App. B for any data)
+OLD_RUN = """
+import json, sys
+import umelib
+res = umelib.run(sys.argv[1], ["unimodal", "ume-mma"], "full", [int(s) for s in sys.argv[2].split(",")])
+print(json.dumps(res))
+"""
+
+
+def run_old(path: Path, seeds: list[int], tmp: Path) -> list[dict]:
+    """The old defaults, run by the old code itself: ``umelib`` of :data:`OLD_REF` unpacked with ``git archive``."""
+    src = tmp / "old-umelib"
+    if not src.exists():
+        src.mkdir()
+        tar = subprocess.run(["git", "archive", OLD_REF, "umelib"], cwd=ROOT, check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(src)], input=tar, check=True)
+    out = subprocess.run([sys.executable, "-c", OLD_RUN, str(path), ",".join(map(str, seeds))], cwd=src, check=True,
+                         capture_output=True, text=True, env={"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin"})
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def datasets() -> dict[str, tuple[dict[str, np.ndarray], np.ndarray, str]]:
@@ -87,9 +103,9 @@ def main() -> int:
             arrays = split_npz(mods, y, path)
             lin = {m: linear(arrays, m) for m in mods}
             for cfg_name in a.configs:
-                settings = OLD if cfg_name == "old" else None
                 t0 = time.perf_counter()
-                res = umelib.run(str(path), ["unimodal", "ume-mma"], "full", a.seeds, settings=settings)
+                res = (run_old(path, a.seeds, Path(tmp)) if cfg_name == "old"
+                       else umelib.run(str(path), ["unimodal", "ume-mma"], "full", a.seeds))
                 wall = time.perf_counter() - t0
                 uni = [r for r in res if r["method"] == "unimodal"]
                 ume = [r for r in res if r["method"] == "ume-mma"]
@@ -99,24 +115,23 @@ def main() -> int:
                        "n_test": len(arrays["test/y"]), "config": cfg_name, "seeds": a.seeds,
                        "linear": lin, "unimodal": {a_: mean(uni, f"miss:{b_}"), b_: mean(uni, f"miss:{a_}")},
                        "ume_mma": {s: mean(ume, s) for s in ("complete", f"miss:{a_}", f"miss:{b_}", "avg")},
-                       "selected_epoch": [r["provenance"]["selected_epoch"] for r in ume],
+                       "selected_epoch": [r["provenance"].get("selected_epoch") for r in ume],
                        "wall_s_all_seeds": round(wall, 1)}
                 row["gap_unimodal_vs_linear"] = {m: row["unimodal"][m] - lin[m] for m in mods}
                 row["gap_ume_missing_vs_unimodal"] = {f"miss:{a_}": row["ume_mma"][f"miss:{a_}"] - row["unimodal"][b_],
                                                       f"miss:{b_}": row["ume_mma"][f"miss:{b_}"] - row["unimodal"][a_]}
                 if name == "digits":  # what a user waits for: one CLI call, ume-mma, one seed
                     cmd = [sys.executable, "-m", "umelib", "run", "--dataset", str(path), "--profile", "full", "--quiet"]
-                    if cfg_name == "old":
-                        cmd += [f"--set=phase{i}.{k}={v if v is not None else 'null'}".replace("True", "true").replace("False", "false")
-                                for i in (1, 2) for k, v in OLD[f"phase{i}"].items()]
+                    cwd = Path(tmp) / "old-umelib" if cfg_name == "old" else ROOT
                     t1 = time.perf_counter()
-                    subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)
+                    subprocess.run(cmd, check=True, capture_output=True, cwd=cwd,
+                                   env={"PYTHONPATH": str(cwd), "PATH": "/usr/bin:/bin"})
                     row["cli_wall_s"] = round(time.perf_counter() - t1, 1)
                 rows.append(row)
                 print(f"{name:14s} {cfg_name:4s} linear {lin} uni {row['unimodal']} ume {row['ume_mma']} "
                       f"({wall:.1f} s{', CLI ' + str(row.get('cli_wall_s')) + ' s' if 'cli_wall_s' in row else ''})",
                       flush=True)
-    out = {"bench": "own_data", "rows": rows, "old_settings": OLD,
+    out = {"bench": "own_data", "rows": rows, "old_ref": OLD_REF,
            "new_settings": umelib.get_config("full", "own.npz").to_dict(),
            "provenance": provenance(None, "cpu", time.perf_counter() - t_start, sklearn=__import__("sklearn").__version__)}
     save_json(out, a.out, overwrite=True)

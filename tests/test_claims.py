@@ -1,4 +1,8 @@
-"""The claim tables must say 'holds' exactly when our numbers satisfy the claim."""
+"""Claim verdicts follow the numbers and their uncertainty: holds / fails / inconclusive, none near chance."""
+import math
+
+import pytest
+
 from umelib.experiments import claims
 
 
@@ -7,34 +11,60 @@ def _r(method, seed=0, **m):
     if "c" in m:
         metrics["complete"] = m["c"]
         metrics["avg"] = (m["v"] + m["a"] + m["c"]) / 3
-    r = {"method": method, "seed": seed, "metrics": metrics}
+    r = {"method": method, "seed": seed, "metrics": metrics, "num_classes": 10}
     if "p" in m:
         r["sweep"] = {"drop_p": m["p"]}
     return r
 
 
-def test_table1_claims_follow_the_numbers():
-    res = [_r("unimodal", v=30, a=60), _r("naive", v=20, a=50, c=70), _r("missing-detection", v=29, a=61, c=68),
-           _r("ume-mma", v=31, a=61.5, c=75)]
-    t = claims.table1(res)
-    assert list(t["holds in ours"]) == [True, True, True, True]
+def _seeds(method, jitter=(0.0, 0.3, -0.3), **m):
+    """Three seeds of one method; ``jitter`` is added to every number of seed s."""
+    return [_r(method, seed=s, **{k: (v + j if k in "vac" else v) for k, v in m.items()}) for s, j in enumerate(jitter)]
+
+
+def test_interval_is_a_paired_t_interval():
+    d = claims.Diff.of({0: 1.0, 1: 2.0, 2: 3.0})
+    half = 4.303 * 1.0 / math.sqrt(3)
+    assert d.mean == 2.0 and abs(d.std - 1.0) < 1e-12 and abs(d.lo - (2 - half)) < 1e-9 and abs(d.hi - (2 + half)) < 1e-9
+    assert d.above(0.0) == "inconclusive" and d.above(-1.0) == "holds" and d.above(5.0) == "fails"
+    assert claims.Diff.of({0: 1.0}).above(0.0) == "inconclusive"  # one seed: no interval, no verdict
+    paired = claims.Diff.of({0: 10.0, 1: 20.0, 2: 30.0}, {0: 9.0, 1: 19.1, 2: 28.9})  # big spread, steady gap
+    assert paired.above(0.0) == "holds"
+
+
+def test_table1_verdicts_follow_the_numbers():
+    base = (_seeds("unimodal", v=30, a=60) + _seeds("naive", v=20, a=50, c=70)
+            + _seeds("missing-detection", v=29, a=61, c=68))
+    t = claims.table1(base + _seeds("ume-mma", v=31, a=61.5, c=75))
+    assert list(t["verdict"]) == ["holds", "holds", "holds", "holds"]
     assert "97.41 vs 96.73 (Missing Detection)" in t["paper"].iloc[0]
-    res[-1] = _r("ume-mma", v=36, a=40, c=60)  # Avg 45.3 < missing detection's 52.7; Miss-V +6; Miss-A -20
+    t = claims.table1(base + _seeds("ume-mma", v=36, a=40, c=60))  # Avg below; Miss-V +6; Miss-A -20
+    assert list(t["verdict"]) == ["fails", "fails", "fails", "holds"]
+    assert "+6.00" in t["difference [95% CI]"].iloc[1]
+    noisy = _seeds("ume-mma", jitter=(0.0, 3.0, -3.0), v=31, a=61.5, c=75)  # Miss-V +1 +/- 3: spans 2
+    assert claims.table1(base + noisy)["verdict"].iloc[1] == "inconclusive"
+
+
+def test_no_verdicts_near_chance_and_uni_modal_needed():
+    res = (_seeds("unimodal", v=12, a=60) + _seeds("naive", v=20, a=50, c=70) + _seeds("ume-mma", v=31, a=61.5, c=75))
     t = claims.table1(res)
-    assert list(t["holds in ours"]) == [False, False, False, True]
-    assert "(+6.00)" in t["ours"].iloc[1]
+    assert set(t["verdict"]) == {claims.PIPELINE} and "within 5 points of chance" in t.attrs["note"]
+    with pytest.raises(ValueError, match="unimodal"):
+        claims.table1([r for r in res if r["method"] != "unimodal"])
 
 
-def test_table4_and_sweep_claims():
-    res = [_r("only-aug", v=30, a=60), _r("only-pretrain", v=10, a=62), _r("ume-mma-frozen", v=33, a=60),
-           _r("frozen-heads", v=20, a=61), _r("ume-mma", v=34, a=61)]
-    t = claims.table4(res)
-    assert list(t["holds in ours"]) == [True, True, True, True]
-    res[2] = _r("ume-mma-frozen", v=28, a=60)  # 44 vs 47.5: costs 3.5 points; still beats frozen-heads (40.5)
-    assert list(claims.table4(res)["holds in ours"]) == [True, True, False, True]
-    sw = [_r("ume-mma@p", seed=s, v=30 + 5 * (p == 0.3) + s, a=60, p=p) for s in (0, 1) for p in (0.0, 0.3, 0.5)]
+def test_table4_and_sweep_verdicts():
+    uni = _seeds("unimodal", v=30, a=60)
+    res = uni + (_seeds("only-aug", v=30, a=60) + _seeds("only-pretrain", v=10, a=62) + _seeds("ume-mma-frozen", v=33, a=60)
+                 + _seeds("frozen-heads", v=20, a=61) + _seeds("ume-mma", v=34, a=61))
+    assert list(claims.table4(res)["verdict"]) == ["holds", "holds", "holds", "holds"]
+    res = [r for r in res if r["method"] != "ume-mma-frozen"] + _seeds("ume-mma-frozen", v=28, a=60)  # costs 3.5
+    assert list(claims.table4(res)["verdict"]) == ["holds", "holds", "fails", "holds"]
+    sw = uni + [_r("ume-mma@p", seed=s, v=30 + 5 * (p == 0.3) + s, a=60, p=p) for s in (0, 1, 2) for p in (0.0, 0.3, 0.5)]
     t = claims.sweep(sw)
-    assert bool(t["holds in ours"].iloc[0]) and "best p = 0.3" in t["ours"].iloc[0]
+    assert t["verdict"].iloc[0] == "holds" and "p=0.3 minus p=0" in t["difference [95% CI]"].iloc[0]
     assert "best p = 0.3 (AVE" in t["paper"].iloc[0]
-    sw = [_r("ume-mma@p", v=30 + 10 * p, a=60, p=p) for p in (0.0, 0.3, 0.5)]
-    assert not bool(claims.sweep(sw)["holds in ours"].iloc[0])
+    sw = uni + [_r("ume-mma@p", seed=s, v=30 + 10 * p, a=60, p=p) for s in (0, 1, 2) for p in (0.0, 0.3, 0.5)]
+    assert claims.sweep(sw)["verdict"].iloc[0] == "fails"  # the largest p is best in every seed
+    flat = uni + [_r("ume-mma@p", seed=s, v=30 + (s - 1) * (p == 0.3) * 4, a=60, p=p) for s in (0, 1, 2) for p in (0.0, 0.3, 0.5)]
+    assert claims.sweep(flat)["verdict"].iloc[0] == "inconclusive"

@@ -93,13 +93,15 @@ def _load_build(variant: str, path: str | Path | None) -> MultiModalData:
             cmd += f" --out {p.parent}"
         raise UmeError(f"AV-MNIST ({variant}) is not built: {p} is missing; build it with `{cmd}`"
                        + (" (about 10 minutes on 2 cores)" if variant == "full" else ""))
-    data = load_npz(p)
+    data = load_npz(p, digest=False)  # the manifest holds the file's sha256 (checked when it was built)
     data.name = "avmnist" if variant == "full" else f"avmnist-{variant}"
     man = p.parent / "manifest.json"
     if man.exists():
         try:
             m = json.loads(man.read_text())
             data.info.update({k: m[k] for k in ("pca_k", "energy_kept", "unimodal_accuracy", "voices") if k in m})
+            if m.get("files", {}).get(NPZ_NAME, {}).get("sha256"):
+                data.info["sha256"] = m["files"][NPZ_NAME]["sha256"]
         except ValueError:
             pass
     return data

@@ -5,6 +5,7 @@ bool tensor of shape (N, M), column order = ``modalities``.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -133,3 +134,15 @@ class MultiModalData:
         info = dict(self.info, standardized=mods)
         return MultiModalData(self.name, apply(self.train), apply(self.test), self.num_classes, apply(self.val),
                               self.task, info)
+
+    def sha256(self) -> str:
+        """The checksum of the data as loaded: ``info["sha256"]`` (a file's, e.g. from a build manifest) if set,
+        else a digest of every array of every split (computed once, then kept in ``info``)."""
+        if "sha256" not in self.info:
+            h = hashlib.sha256()
+            for name, split in self.splits():
+                for key, t in sorted(split.x.items()) + [("y", split.y), ("present", split.present)]:
+                    h.update(f"{name}/{key}:{tuple(t.shape)}:{t.dtype}".encode())
+                    h.update(t.detach().cpu().contiguous().numpy().tobytes())
+            self.info["sha256"] = h.hexdigest()
+        return self.info["sha256"]

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import UmeError
-from ..files import atomic_write
+from ..files import atomic_write, file_digest
 from .core import LABEL, PRESENT, SPLITS, MultiModalData, Split
 
 
@@ -77,7 +77,7 @@ def check_labels(splits: dict[str, Split], task: str) -> None:
         warnings.warn(f"the training split has a single class ({seen.pop()}); every model will predict it", stacklevel=3)
 
 
-def load_npz(path: str | Path, task: str | None = None) -> MultiModalData:
+def load_npz(path: str | Path, task: str | None = None, digest: bool = True) -> MultiModalData:
     """Load a dataset from an .npz with ``train/<m>``, ``train/y``, ``test/<m>``, ``test/y`` (optional ``val/...``,
     ``<split>/present`` bool (N, M), ``num_classes``, ``task``)."""
     path = Path(path)
@@ -119,7 +119,8 @@ def load_npz(path: str | Path, task: str | None = None) -> MultiModalData:
         ks.append(k)
     k = num_classes or max(ks)
     check_labels(splits, task)
-    return MultiModalData(path.stem, splits["train"], splits["test"], k, splits.get("val"), task, {"source": str(path)})
+    info = {"source": str(path), **({"sha256": file_digest(path)} if digest else {})}
+    return MultiModalData(path.stem, splits["train"], splits["test"], k, splits.get("val"), task, info)
 
 
 def save_npz(data: MultiModalData, path: str | Path) -> None:

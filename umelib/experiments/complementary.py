@@ -3,6 +3,7 @@ difference of two calibrated cross-entropies, and the sweep over the synthetic f
 (:mod:`umelib.datasets.families`) behind the "bounds to models" chapter."""
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -96,6 +97,7 @@ def sweep(family: str, profile: str | None = None, seed: int = 0, knobs: list[fl
     """For each knob value: exact Gamma_Z, H(Y|X,Z), Bayes errors and the bounds of Theorem 3.2; the errors of
     naive late fusion and UME-MMA with Z missing and complete; and Gamma_Z estimated from the trained models
     (phase-1 X model vs. naive fusion, both calibrated)."""
+    profile = profile or os.environ.get("UME_PROFILE", "smoke")
     rows = []
     for knob in knobs or KNOBS[family]:
         t0 = time.perf_counter()
@@ -108,7 +110,7 @@ def sweep(family: str, profile: str | None = None, seed: int = 0, knobs: list[fl
         ex = exact_quantities(data)
         k = data.num_classes
         err = lambda out, s: 1 - out.metrics[s]["accuracy"] / 100
-        rows.append({"family": family, "knob": knob, "seed": seed, **ex,
+        rows.append({"family": family, "knob": knob, "seed": seed, "dataset": data.name, "profile": profile, **ex,
                      "lower_1": fano_lower(ex["H_Y|XZ"], k), "upper_1": exp_upper(ex["H_Y|XZ"]),
                      "lower_2": fano_lower(ex["H_Y|XZ"] + ex["gamma_Z"], k),
                      "upper_2": exp_upper(ex["H_Y|XZ"] + ex["gamma_Z"]),
@@ -117,5 +119,7 @@ def sweep(family: str, profile: str | None = None, seed: int = 0, knobs: list[fl
                      **{f"est_{k2}": v for k2, v in est.items()},
                      "rel_error": (est["gamma_hat"] - ex["gamma_Z"]) / ex["gamma_Z"] if ex["gamma_Z"] > 0 else None,
                      "provenance": provenance(cfg.to_dict(), trainer.device, time.perf_counter() - t0,
-                                              n_train=len(data.train), n_test=len(data.test))})
+                                              n_train=len(data.train), n_test=len(data.test),
+                                              data_sha256=data.info.get("sha256"),
+                                              selected_epoch={c["phase"]: c for c in trainer.selected})})
     return rows

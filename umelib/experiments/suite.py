@@ -76,6 +76,7 @@ def prepare(dataset: str | MultiModalData, profile: str | None = None, seed: int
     data = dataset if isinstance(dataset, MultiModalData) else load_dataset(dataset, seed=seed)
     cfg = resolve_config(data.name, profile, settings, data.modalities, **overrides)
     check_modality_names(cfg, data.modalities, encoders)
+    data.sha256()  # of the data as loaded, before any split or subsample (kept in info, recorded in provenance)
     data = data.with_validation(VAL_FRACTION)
     own = str(data.info.get("source", "")).endswith(".npz") and data.name not in DATASETS
     if cfg.standardize or (cfg.standardize is None and own):
@@ -184,8 +185,11 @@ def _result(job: _Job, data: MultiModalData, ref: dict | None, metrics: dict, ct
             t_pre: float, **prov: Any) -> dict:
     metric = "accuracy" if data.task == "multiclass" else "f1_micro"
     p = provenance(job.cfg.to_dict(), ctx.device, wall, phase1_shared_s=round(t_pre, 3), n_train=len(data.train),
-                   n_test=len(data.test), overrides=ctx.overrides, **prov)
-    extra: dict[str, Any] = {"eta": ctx.eta, "modalities": data.modalities}
+                   n_test=len(data.test), n_val=len(data.val) if data.val is not None else 0,
+                   validation=data.info.get("validation"), data_sha256=data.info.get("sha256"),
+                   overrides=ctx.overrides, **prov)
+    extra: dict[str, Any] = {"task": data.task, "num_classes": data.num_classes, "eta": ctx.eta,
+                             "modalities": data.modalities}
     if ref:
         extra["reference"] = ref
     res = make_result(data.name, job.method, ctx.profile, job.seed, metric, metrics, p, **extra)

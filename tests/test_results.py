@@ -1,0 +1,43 @@
+"""Committed results are trustworthy: produced from a clean tree, with the config the code resolves today."""
+import json
+from pathlib import Path
+
+import pytest
+
+from umelib.experiments.suite import resolve_config
+
+ROOT = Path(__file__).resolve().parents[1]
+FILES = sorted(p for p in (ROOT / "results").rglob("*.json"))
+BASE_PROFILE = {"cpu-intermediate": "full"}  # a committed run of intermediate size: `full` plus its overrides
+
+
+def records(path: Path) -> list[dict]:
+    """Every dict in the file that carries a provenance: the file itself and the entries of its list of results
+    (``results``, ``rows``, or a top-level list)."""
+    d = json.loads(path.read_text())
+    items = d if isinstance(d, list) else [d, *d.get("results", []), *d.get("rows", [])]
+    return [r for r in items if isinstance(r, dict) and "provenance" in r]
+
+
+@pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(ROOT)) for p in FILES])
+def test_committed_results_come_from_a_clean_tree(path):
+    recs = records(path)
+    assert recs, f"{path} has no provenance"
+    for r in recs:
+        git = r["provenance"].get("git") or ""
+        assert git and not git.endswith("-dirty") and r["provenance"].get("dirty") is not True, \
+            f"{path} was produced from a dirty tree ({git}); regenerate it from a clean checkout"
+
+
+RUNS = [p for p in FILES if "bench" not in p.parts and "theory" not in p.parts]
+
+
+@pytest.mark.parametrize("path", RUNS, ids=[str(p.relative_to(ROOT)) for p in RUNS])
+def test_committed_configs_are_what_the_code_resolves_now(path):
+    for r in records(path):
+        prof = r["provenance"]
+        profile = BASE_PROFILE.get(r["profile"], r["profile"])
+        now = resolve_config(r["dataset"], profile, prof.get("overrides") or {}, r.get("modalities")).to_dict()
+        assert prof["config"] == now, (f"{path}: {r.get('method')} (seed {r['seed']}) was run with a config that "
+                                       f"differs from get_config('{profile}', '{r['dataset']}') today; regenerate it")
+        assert prof.get("data_sha256"), f"{path}: no data checksum recorded"
