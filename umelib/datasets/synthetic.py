@@ -32,6 +32,7 @@ class GaussianSpec:
     sigma: dict[str, float] = field(default_factory=dict)
     offset: float = 1.0
     seed: int = 0  # seeds the class means (the "world"), not the samples
+    rho: float = 0.0  # noise correlation between the first two modalities given y (needs equal dims)
 
     def __post_init__(self) -> None:
         if len(self.dims) < 2:
@@ -40,6 +41,9 @@ class GaussianSpec:
             extra = set(d) - set(self.dims)
             if extra:
                 raise UmeError(f"GaussianSpec names modalities {sorted(extra)} that are not in dims {list(self.dims)}")
+        a, b = list(self.dims)[:2]
+        if self.rho and (self.dims[a] != self.dims[b] or not -1 < self.rho < 1):
+            raise UmeError(f"rho={self.rho} needs -1 < rho < 1 and equal dims for '{a}' and '{b}'")
         self.groups = {m: int(self.groups.get(m, self.num_classes)) for m in self.dims}
         self.sigma = {m: float(self.sigma.get(m, 1.0)) for m in self.dims}
         rng = np.random.default_rng(self.seed)
@@ -58,10 +62,15 @@ class GaussianSpec:
     def sample(self, n: int, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Draw ``n`` samples: inputs per modality (float32) and labels."""
         y = rng.integers(0, self.num_classes, n)
-        xs = {}
-        for m, d in self.dims.items():
+        xs, first = {}, None
+        for i, (m, d) in enumerate(self.dims.items()):
             mu = self.means[m][y % self.groups[m]]
-            xs[m] = (mu + self.sigma[m] * rng.standard_normal((n, d))).astype(np.float32)
+            e = rng.standard_normal((n, d))
+            if i == 0:
+                first = e
+            elif i == 1 and self.rho:
+                e = self.rho * first + np.sqrt(1 - self.rho ** 2) * e  # correlated with the first's noise
+            xs[m] = (mu + self.sigma[m] * e).astype(np.float32)
         return xs, y
 
     def log_likelihood(self, m: str, x: np.ndarray) -> np.ndarray:
@@ -70,10 +79,28 @@ class GaussianSpec:
         d2 = (x ** 2).sum(1, keepdims=True) - 2 * x @ mu.T + (mu ** 2).sum(1)[None]
         return -0.5 * d2 / self.sigma[m] ** 2
 
+    def _pair_log_likelihood(self, xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
+        """log p(x_a, x_b | y) up to a constant in y for the first two modalities with noise correlation rho:
+        -(|u_a|^2 - 2 rho u_a.u_b + |u_b|^2) / (2 (1 - rho^2)), u = (x - mu_y) / sigma, as matrix products."""
+        a, b = self.modalities[:2]
+        k = np.arange(self.num_classes)
+        ma, mb = self.means[a][k % self.groups[a]], self.means[b][k % self.groups[b]]  # (K, d)
+        sa, sb, r = self.sigma[a], self.sigma[b], self.rho
+        ua2 = (-2 * xa @ ma.T + (ma ** 2).sum(1)[None]) / sa ** 2  # y-dependent parts only
+        ub2 = (-2 * xb @ mb.T + (mb ** 2).sum(1)[None]) / sb ** 2
+        cross = (-xa @ mb.T - xb @ ma.T + (ma * mb).sum(1)[None]) / (sa * sb)
+        return -0.5 * (ua2 - 2 * r * cross + ub2) / (1 - r ** 2)
+
     def posterior(self, xs: dict[str, np.ndarray], observed: list[str] | None = None) -> np.ndarray:
         """Exact p(y | observed modalities), shape (n, num_classes); uniform prior."""
         observed = self.modalities if observed is None else observed
-        logp = sum(self.log_likelihood(m, xs[m].astype(np.float64)) for m in observed)
+        a, b = self.modalities[:2]
+        if self.rho and a in observed and b in observed:  # the pair's joint density: correlated noise
+            rest = [m for m in observed if m not in (a, b)]
+            logp = self._pair_log_likelihood(xs[a].astype(np.float64), xs[b].astype(np.float64))
+            logp = logp + sum((self.log_likelihood(m, xs[m].astype(np.float64)) for m in rest), 0.0)
+        else:
+            logp = sum(self.log_likelihood(m, xs[m].astype(np.float64)) for m in observed)
         logp = logp - logp.max(1, keepdims=True)
         p = np.exp(logp)
         return p / p.sum(1, keepdims=True)
@@ -137,6 +164,14 @@ def synthetic_3m(seed: int = 0, **kw) -> MultiModalData:
     spec = GaussianSpec(dims={"a": 24, "b": 24, "c": 16}, separation={"a": 2.8, "b": 2.4, "c": 3.5},
                         groups={"c": 5})
     return make_gaussian(spec, seed=seed, name="synthetic-3m", **kw)
+
+
+@register_dataset("synthetic-dependent", "two Gaussian modalities whose noise is correlated given y (rho 0.8): late "
+                  "fusion is not Bayes-optimal here", build="python data_scripts/build_synthetic.py (optional: the "
+                  "loader draws it in memory)", encoders={"x": "mlp", "z": "mlp"}, seed_dependent=True)
+def synthetic_dependent(seed: int = 0, **kw) -> MultiModalData:
+    spec = GaussianSpec(dims={"x": 32, "z": 32}, separation={"x": 3.0, "z": 2.4}, rho=0.8)
+    return make_gaussian(spec, seed=seed, name="synthetic-dependent", **kw)
 
 
 @lru_cache(maxsize=16)

@@ -101,12 +101,60 @@ def plot_sweep(results: Iterable[Mapping], settings: Iterable[str] | None = None
     return ax
 
 
+def _phase_text(c: Mapping) -> str:
+    lr = c["lr"] if not isinstance(c["lr"], Mapping) else "/".join(f"{m} {v:g}" for m, v in c["lr"].items())
+    stop = f", patience {c['patience']}" if c.get("patience") else ""
+    return f"{c['optimizer']} lr {lr}, batch {c['batch_size']}, up to {c['epochs']} epochs{stop}"
+
+
 def describe_run(results: Iterable[Mapping]) -> str:
-    """One line of provenance for a set of results: sizes, epochs, seeds, device, commit."""
+    """The settings and provenance behind a set of results: sizes, both phases' optimizer, rate, batch and epochs,
+    the epochs selected on validation, seeds, device, commit (and whether the tree was dirty)."""
     results = list(results)
     p = results[0]["provenance"]
     c = p.get("config", {})
     seeds = sorted({r["seed"] for r in results})
-    epochs = f"{c['phase1']['epochs']}+{c['phase2']['epochs']} epochs, " if "phase1" in c else ""
-    return (f"{p.get('n_train', '?')} training / {p.get('n_test', '?')} test samples, {epochs}"
-            f"seeds {seeds}; device {p['device']}; commit {str(p.get('git'))[:12]}")
+    phases = ""
+    if "phase1" in c:
+        phases = f"phase 1: {_phase_text(c['phase1'])}; phase 2: {_phase_text(c['phase2'])}; "
+    sel = [v["epoch"] for r in results for v in (r["provenance"].get("selected_epoch") or {}).values()
+           if isinstance(v, Mapping) and v.get("epoch")]
+    chosen = f"epochs kept (best on validation): {min(sel)}-{max(sel)}; " if sel else "last epoch kept; "
+    val = f" / {p['n_val']} validation" if p.get("n_val") else ""
+    git = str(p.get("git"))
+    return (f"{p.get('n_train', '?')} training{val} / {p.get('n_test', '?')} test samples; {phases}{chosen}"
+            f"seeds {seeds}; device {p['device']}; commit {git[:12]}{' (dirty tree)' if git.endswith('-dirty') else ''}")
+
+
+def head_response(models: Mapping[str, "torch.nn.Module"], data, n: int = 4000):
+    """What each head knows alone and how loudly it speaks on the zero substitute, per model and modality: the
+    accuracy of the head alone on real test inputs (argmax of its logits), the accuracy of the whole model when
+    every other modality is replaced by the substitute (fused models only), and the spread of the head's logits
+    (max - min over classes) on the substitute relative to its mean spread on real inputs (under 1: quieter on the
+    substitute). ``models``: name -> :class:`~umelib.models.fusion.LateFusion` (a uni-modal model counts for its one
+    modality)."""
+    import pandas as pd
+    import torch
+
+    from ..evaluate import predict
+
+    rows = []
+    test = data.test.subset(slice(0, n))
+    y = test.y
+    with torch.no_grad():
+        for name, model in models.items():
+            model.eval()
+            dev = next(model.parameters()).device
+            for m in model.modalities:
+                x = test.x[m].to(dev)
+                real = model.heads[m](model.encoders[m](x)).float().cpu()
+                zero = model.heads[m](model.encoders[m](torch.zeros_like(x[:1]))).float().cpu()
+                row = {"model": name, "modality": m,
+                       "head alone (%)": 100 * float((real[:, :model.num_classes].argmax(1) == y).float().mean())}
+                if len(model.modalities) > 1:
+                    miss = torch.ones(len(test), len(test.modalities), dtype=torch.bool)
+                    miss[:, test.modalities.index(m)] = False
+                    row["model, the others missing (%)"] = 100 * float((predict(model, test, miss).argmax(1) == y).float().mean())
+                row["substitute spread / real spread"] = float(zero.amax(1) - zero.amin(1)) / float((real.amax(1) - real.amin(1)).mean())
+                rows.append(row)
+    return pd.DataFrame(rows)
