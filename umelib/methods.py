@@ -15,7 +15,7 @@ from torch import nn
 
 from .training.augment import MissingModalityAugmentation
 from .config import RunConfig
-from .datasets.core import LABEL, PRESENT, MultiModalData, Split
+from .datasets.core import LABEL, PRESENT, MultiModalData, Split, headline_metric
 from .errors import UmeError
 from .evaluate import evaluate, predict, score
 from .models.fusion import LateFusion
@@ -105,18 +105,13 @@ def unimodal_model(data: MultiModalData, cfg: RunConfig, j: int, seed: int,
     return LateFusion.build({m: data.input_shapes()[m]}, data.num_classes, {m: enc})
 
 
-def headline(task: str) -> str:
-    """The metric a task is scored and selected by."""
-    return "accuracy" if task == "multiclass" else "f1_micro"
-
-
 def val_scorer(data: MultiModalData, j: int | None = None):
     """Scores a model on the validation split (None without one): modality ``j``'s uni-modal model on its own
     input (phase 1), or a fused model by the protocol's ``avg`` over complete and each modality missing (the
     number the paper's tables lead with). Selection never sees the test split."""
     if data.val is None:
         return None
-    key = headline(data.task)
+    key = headline_metric(data.task)
     if j is not None:
         split = unimodal_split(data.val, j)
         return lambda model: score(predict(model, split), split.y.cpu(), data.task)[key]

@@ -16,6 +16,11 @@ LABEL, PRESENT = "label", "present"
 SPLITS = ("train", "val", "test")
 
 
+def headline_metric(task: str) -> str:
+    """The metric a task is scored, reported and selected by: accuracy (multiclass) or micro F1 (multi-label)."""
+    return "accuracy" if task == "multiclass" else "f1_micro"
+
+
 @dataclass
 class Split:
     """One split: inputs per modality, labels, and a presence mask (N, M)."""

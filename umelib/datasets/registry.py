@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UmeError
-from .core import MultiModalData
+from .core import MultiModalData, headline_metric
 from .npz import load_npz
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +53,7 @@ def register_dataset(name: str, description: str = "", *, build: str | None = No
     """Decorator: register a loader ``fn(seed=0, **kw) -> MultiModalData`` under ``name``."""
     def deco(fn: Callable[..., MultiModalData]) -> Callable[..., MultiModalData]:
         DATASETS[name] = DatasetEntry(name, description, fn, build, task, dict(encoders or {}),
-                                      metric or ("accuracy" if task == "multiclass" else "f1_micro"), seed_dependent)
+                                      metric or headline_metric(task), seed_dependent)
         return fn
     return deco
 

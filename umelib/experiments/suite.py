@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping
 import torch
 
 from ..config import RunConfig, get_config, plain
-from ..datasets.core import MultiModalData, Split
+from ..datasets.core import MultiModalData, Split, headline_metric
 from ..datasets.registry import DATASETS, load_dataset, seed_dependent
 from ..datasets.synthetic import bayes_reference
 from ..errors import UmeError
@@ -183,7 +183,7 @@ class _Ctx:
 
 def _result(job: _Job, data: MultiModalData, ref: dict | None, metrics: dict, ctx: _Ctx, wall: float,
             t_pre: float, **prov: Any) -> dict:
-    metric = "accuracy" if data.task == "multiclass" else "f1_micro"
+    metric = headline_metric(data.task)
     p = provenance(job.cfg.to_dict(), ctx.device, wall, phase1_shared_s=round(t_pre, 3), n_train=len(data.train),
                    n_test=len(data.test), n_val=len(data.val) if data.val is not None else 0,
                    validation=data.info.get("validation"), data_sha256=data.info.get("sha256"),
@@ -261,7 +261,7 @@ def _run_stacked(jobs: list[_Job], datas: dict[int, MultiModalData], refs: dict,
                              [b[2] for b in built], idx, desc=names,
                              val_scores=_val_scores([datas[j.seed] for j in group]))
         wall = time.perf_counter() - t1
-        for j, model, chosen in zip(group, models, trainer.selected):
+        for j, model, chosen in zip(group, models, trainer.selected[-len(group):]):
             rec = check_method(j.method)
             sel = (sel1[j.seed] if rec.pretrain else {}) | {j.method: _strip(chosen)}
             d = datas[j.seed]
@@ -370,7 +370,7 @@ def _phase1_stacked(datas: dict[int, MultiModalData], cfg, ctx: _Ctx,
         models = [unimodal_model(datas[s], cfg, j, s, ctx.encoders) for s in todo]
         trainer.fit(models, uni_split, cfg.phase1, loss, todo, None, None if whole else runs, desc=f"phase 1 [{m}]",
                     val_scores=_val_scores([datas[s] for s in todo], j))
-        for s, mod, chosen in zip(todo, models, trainer.selected):
+        for s, mod, chosen in zip(todo, models, trainer.selected[-len(todo):]):
             out[s][m] = mod
             sel[s][chosen["phase"]] = _strip(chosen)
     for s in todo:

@@ -64,7 +64,7 @@ class MultiTrainer:
         self.amp = amp
         self.progress = progress
         self.history: list[dict] = []
-        self.selected: list[dict] = []  # of the last fit: per run, epochs run, selected epoch, validation score
+        self.selected: list[dict] = []  # one entry per run and fit: epochs run, selected epoch, validation score
 
     def fit(self, models: Sequence[nn.Module], split: Split, cfg: PhaseConfig, loss_fn: LossFn,
             seeds: Sequence[int], augments: Sequence[MissingModalityAugmentation | None] | None = None,
@@ -187,7 +187,6 @@ class MultiTrainer:
                 if all(f is not None for f in final):
                     break
         bar.close()
-        self.selected = []
         with torch.no_grad():
             for k, m in enumerate(models):
                 m.load_state_dict(final[k] or sels[k].best_state or state(k))
