@@ -68,3 +68,19 @@ def test_table4_and_sweep_verdicts():
     assert claims.sweep(sw)["verdict"].iloc[0] == "fails"  # the largest p is best in every seed
     flat = uni + [_r("ume-mma@p", seed=s, v=30 + (s - 1) * (p == 0.3) * 4, a=60, p=p) for s in (0, 1, 2) for p in (0.0, 0.3, 0.5)]
     assert claims.sweep(flat)["verdict"].iloc[0] == "inconclusive"
+
+
+def test_sweep_chooses_the_inner_p_on_validation():
+    uni = _seeds("unimodal", v=30, a=60)
+
+    def run(s, p, test_v, val):
+        r = _r("ume-mma@p", seed=s, v=test_v, a=60, p=p)
+        r["provenance"] = {"selected_epoch": {"ume-mma": {"epoch": 3, "val": val}}}
+        return r
+
+    # on test p=0.3 looks best, on validation p=0.1 does: the claim is judged for the validation choice
+    sw = uni + [run(s, p, {0.0: 30, 0.1: 33, 0.3: 36, 0.5: 31}[p] + s, {0.0: 50, 0.1: 58, 0.3: 55, 0.5: 52}[p])
+                for s in (0, 1, 2) for p in (0.0, 0.1, 0.3, 0.5)]
+    t = claims.sweep(sw)
+    assert "p=0.1 minus p=0" in t["difference [95% CI]"].iloc[0] and "chosen on validation" in t.index[0]
+    assert t["verdict"].iloc[0] == "holds"
