@@ -55,7 +55,10 @@ def chapter_results(chapter: str, profile: str, retrain: bool = False, save: boo
     spec = CHAPTERS[chapter]
     path = results_path(chapter, profile, root)
     if path.exists() and not retrain:
-        return load_json(path)["results"]
+        saved = load_json(path)
+        if saved.get("stale"):  # a result kept although the code has moved on: say so wherever it is shown
+            print(f"note on {path.name}: {saved['stale']}")
+        return saved["results"]
     t0 = time.perf_counter()
     if "runner" in spec:
         res = spec["runner"](profile, **kw)
