@@ -46,6 +46,15 @@ def results_path(chapter: str, profile: str, root: str | Path | None = None) -> 
     return Path(root or ROOT / "results") / f"{chapter}_{profile}.json"
 
 
+def load_committed(path: Path) -> list[dict]:
+    """The results of a committed file; a file kept although the code has moved on carries a ``stale`` note,
+    printed here so that every chapter showing it says so."""
+    saved = load_json(path)
+    if saved.get("stale"):
+        print(f"note on {path.name}: {saved['stale']}")
+    return saved["results"]
+
+
 def chapter_results(chapter: str, profile: str, retrain: bool = False, save: bool = False,
                     root: str | Path | None = None, **kw: Any) -> list[dict]:
     """Results of ``chapter`` under ``profile``: committed ones when present (unless ``retrain``), else a fresh
@@ -55,10 +64,7 @@ def chapter_results(chapter: str, profile: str, retrain: bool = False, save: boo
     spec = CHAPTERS[chapter]
     path = results_path(chapter, profile, root)
     if path.exists() and not retrain:
-        saved = load_json(path)
-        if saved.get("stale"):  # a result kept although the code has moved on: say so wherever it is shown
-            print(f"note on {path.name}: {saved['stale']}")
-        return saved["results"]
+        return load_committed(path)
     t0 = time.perf_counter()
     if "runner" in spec:
         res = spec["runner"](profile, **kw)
@@ -84,7 +90,7 @@ def avmnist_results(profile: str, methods: list[str], drop_ps: list[float] = (),
     wanted = set(methods) | {f"ume-mma@p={p:g}" for p in drop_ps}
     path = results_path("avmnist", profile)
     if path.exists() and not retrain:
-        return [r for r in load_json(path)["results"] if r["method"] in wanted]
+        return [r for r in load_committed(path) if r["method"] in wanted]
     dataset, seeds = ("avmnist", [0, 1, 2]) if profile == "full" else ("avmnist-small", [0])
     return run_suite(dataset, profile, seeds, methods, drop_ps, device=device, cache_dir=ROOT / "runs" / "cache")
 
