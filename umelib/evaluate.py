@@ -15,12 +15,17 @@ from .training.trainer import autocast, pick_device
 
 @torch.no_grad()
 def predict(model: nn.Module, split: Split, missing: torch.Tensor | None = None,
-            substitutes: Mapping[str, Substitute] | None = None, batch_size: int = 4096,
+            substitutes: Mapping[str, Substitute] | None = None, batch_size: int | None = None,
             device: str | torch.device | None = None) -> torch.Tensor:
-    """Fused logits (float32, on CPU) for ``split``; ``missing`` (N, M) bool replaces inputs by substitutes."""
+    """Fused logits (float32, on CPU) for ``split``; ``missing`` (N, M) bool replaces inputs by substitutes.
+    ``batch_size`` None: 4096 on CUDA; on a CPU about 2 MB of input per batch (small batches keep a CNN's
+    activations in cache: 1,000 AV-MNIST samples take 0.6 s in batches of 32 against 1.7 s in one of 4096)."""
     device = pick_device(device) if device is not None else next(model.parameters()).device
     model.eval()
     mods = split.modalities
+    if batch_size is None:
+        per_sample = sum(t[:1].numel() * t.element_size() for t in split.x.values()) or 1
+        batch_size = 4096 if device.type == "cuda" else int(min(4096, max(32, (2 << 20) // per_sample)))
     outs = []
     for i in range(0, len(split), batch_size):
         b = {k: v.to(device) for k, v in split.batch(slice(i, i + batch_size)).items()}
