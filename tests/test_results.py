@@ -47,7 +47,10 @@ def test_committed_configs_are_what_the_code_resolves_now(path):
     for r in records(path):
         prof = r["provenance"]
         profile = BASE_PROFILE.get(r["profile"], r["profile"])
-        now = resolve_config(r["dataset"], profile, prof.get("overrides") or {}, r.get("modalities")).to_dict()
+        settings = dict(prof.get("overrides") or {})
+        if "sweep" in r:  # a point of the drop-probability sweep: the resolved config at that p
+            settings["drop_p"] = r["sweep"]["drop_p"]
+        now = resolve_config(r["dataset"], profile, settings, r.get("modalities")).to_dict()
         assert prof["config"] == now, (f"{path}: {r.get('method')} (seed {r['seed']}) was run with a config that "
                                        f"differs from get_config('{profile}', '{r['dataset']}') today; regenerate it")
         assert prof.get("data_sha256"), f"{path}: no data checksum recorded"
