@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 from ..files import load_json
 from .results import settings_of
+
+if TYPE_CHECKING:
+    import torch
 
 
 def to_frame(results: Iterable[Mapping]):
