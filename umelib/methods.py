@@ -19,6 +19,7 @@ from .datasets.core import LABEL, PRESENT, MultiModalData, Split, headline_metri
 from .errors import UmeError
 from .evaluate import evaluate, predict, score
 from .models.fusion import LateFusion
+from .training.features import featurize
 from .training.trainer import Trainer
 
 
@@ -86,13 +87,14 @@ def check_method(method: str) -> Recipe:
     return METHODS[method]
 
 
-def unimodal_split(split: Split, j: int) -> Split:
-    """Modality ``j`` alone, on the samples where it is present (phase 1 trains on these)."""
+def unimodal_split(split: Split, j: int, keep_all: bool = False) -> Split:
+    """Modality ``j`` alone, on the samples where it is present (phase 1 trains on these; ``keep_all``: on every
+    sample, the missing ones getting the substitute, as the protocol tests)."""
     keep = split.present[:, j]
-    if not bool(keep.all()):
+    if not keep_all and not bool(keep.all()):
         split = split.subset(keep.nonzero().squeeze(1))
     m = split.modalities[j]
-    return Split({m: split.x[m]}, split.y, split.present[:, j:j + 1])
+    return Split({m: split.x[m]}, split.y, split.present[:, j:j + 1], {k: v for k, v in split.fill.items() if k == m})
 
 
 def unimodal_model(data: MultiModalData, cfg: RunConfig, j: int, seed: int,
@@ -143,7 +145,7 @@ def unimodal_metrics(models: Mapping[str, LateFusion], data: MultiModalData) -> 
     also filed under ``miss:<other>`` (the paper's 'Uni-Modal Models' row)."""
     out = {}
     for j, m in enumerate(data.modalities):
-        split = Split({m: data.test.x[m]}, data.test.y, data.test.present[:, j:j + 1])
+        split = unimodal_split(data.test, j, keep_all=True)
         out[f"only:{m}"] = score(predict(models[m], split), data.test.y, data.task)
     if len(data.modalities) == 2:
         a, b = data.modalities
@@ -164,9 +166,41 @@ def run_method(method: str, data: MultiModalData, cfg: RunConfig, trainer: Train
     if not rec.joint:
         return RunOutput(method, None, uni, unimodal_metrics(uni, data))
     torch.manual_seed(trainer.seed)
+    if rec.freeze:  # heads on the frozen phase-1 encoders' features, computed once
+        fdata, funi = frozen_view(data, uni, device=trainer.device)
+        model, phase, aug, loss = setup_method(method, fdata, cfg, funi, identity_encoders(fdata))
+        trainer.fit(model, fdata.train, phase, loss, aug, desc=method, val_score=val_scorer(fdata))
+        return RunOutput(method, attach_heads(method, data, cfg, uni, encoders, model), uni,
+                         evaluate(model, fdata.test, data.task, eta))
     model, phase, aug, loss = setup_method(method, data, cfg, uni, encoders)
     trainer.fit(model, data.train, phase, loss, aug, desc=method, val_score=val_scorer(data))
     return RunOutput(method, model, uni, evaluate(model, data.test, data.task, eta))
+
+
+def identity_encoders(data: MultiModalData) -> dict[str, str]:
+    return {m: "identity" for m in data.modalities}
+
+
+def frozen_view(data: MultiModalData, pretrained: Mapping[str, LateFusion], cache_dir=None,
+                device: torch.device | str = "cpu") -> tuple[MultiModalData, dict[str, LateFusion]]:
+    """``data`` as features of the phase-1 encoders (substitutes as the features of the substitute, see
+    :func:`umelib.training.features.featurize`), and the phase-1 heads on ``identity`` encoders: what a method
+    with frozen encoders trains, at the cost of one encoder pass over the data."""
+    fdata = featurize(data, {m: pretrained[m].encoders[m] for m in data.modalities}, cache_dir, device, tag="phase1")
+    shapes = fdata.input_shapes()
+    heads = {}
+    for m in data.modalities:
+        heads[m] = LateFusion.build({m: shapes[m]}, data.num_classes, {m: "identity"})
+        heads[m].heads.load_state_dict(pretrained[m].heads.state_dict())
+    return fdata, heads
+
+
+def attach_heads(method: str, data: MultiModalData, cfg: RunConfig, pretrained: Mapping[str, LateFusion],
+                 encoders: Mapping[str, str | nn.Module | None] | None, trained: LateFusion) -> LateFusion:
+    """The end-to-end model of a frozen-encoder method: the phase-1 encoders with the heads trained on features."""
+    full = setup_method(method, data, cfg, pretrained, encoders)[0]
+    full.heads.load_state_dict(trained.heads.state_dict())
+    return full.to(next(trained.parameters()).device)
 
 
 def setup_method(method: str, data: MultiModalData, cfg: RunConfig, pretrained: Mapping[str, LateFusion] | None = None,
@@ -184,8 +218,9 @@ def setup_method(method: str, data: MultiModalData, cfg: RunConfig, pretrained: 
         model.load_unimodal(pretrained)
         model.freeze_encoders(rec.freeze)
     phase = cfg.phase2 if rec.pretrain else cfg.phase1
-    aug = MissingModalityAugmentation(cfg.drop_p, cfg.aug_mode) if rec.augment else None
+    subs = dict(data.train.fill)
+    aug = MissingModalityAugmentation(cfg.drop_p, cfg.aug_mode, subs) if rec.augment else None
     if aug is None and not bool(data.train.present.all()):
         # Samples missing a modality in the training set still get the substitute for it.
-        aug = MissingModalityAugmentation(0.0, cfg.aug_mode)
+        aug = MissingModalityAugmentation(0.0, cfg.aug_mode, subs)
     return model, phase, aug, make_loss(rec, data.task, cfg.aux_weight)

@@ -6,7 +6,7 @@ Bottom layer: imports only :mod:`umelib.errors`, :mod:`umelib.files` and :mod:`u
 from .core import LABEL, PRESENT, SPLITS, MultiModalData, Split
 from .npz import build_split, load_npz, save_npz
 from .registry import DATASETS, DatasetEntry, data_dir, dataset_entry, load_dataset, register_dataset
-from . import avmnist, synthetic  # noqa: F401,E402  (register their datasets)
+from . import avmnist, emoji, food101, mmimdb, synthetic  # noqa: F401,E402  (register their datasets)
 
 __all__ = ["LABEL", "PRESENT", "SPLITS", "MultiModalData", "Split", "build_split", "load_npz", "save_npz", "DATASETS",
            "DatasetEntry", "data_dir", "dataset_entry", "load_dataset", "register_dataset"]

