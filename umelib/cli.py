@@ -20,6 +20,19 @@ def _encoders(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+def _fractions(pairs: list[str]) -> dict[str, float]:
+    out = {}
+    for p in pairs:
+        m, _, v = p.partition("=")
+        try:
+            out[m] = float(v)
+        except ValueError:
+            raise UmeError(f"--train-available takes modality=fraction (e.g. text=0.1), got '{p}'") from None
+        if not m or not 0.0 < out[m] <= 1.0:
+            raise UmeError(f"--train-available takes modality=fraction with a fraction in (0, 1], got '{p}'")
+    return out
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from .datasets import DATASETS
     from .methods import METHODS
@@ -54,6 +67,10 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
             out.update({k: v for k in keys})
     if args.encoder:
         out["encoders"] = {**out.get("encoders", {}), **_encoders(args.encoder)}
+    if getattr(args, "train_available", None):
+        out["train_available"] = {**out.get("train_available", {}), **_fractions(args.train_available)}
+    if getattr(args, "phase2_complete_only", False):
+        out["phase2_complete_only"] = True
     for item in args.set:
         if "=" not in item or not item.split("=", 1)[0]:
             raise UmeError(f"--set takes key=value (e.g. --set phase1.epochs=5), got '{item}'")
@@ -86,8 +103,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     if args.out and Path(args.out).exists() and not args.overwrite:
         raise UmeError(f"{args.out} exists; choose another --out or pass --overwrite to replace it")
+    data_kw = {"root": args.data_root} if args.data_root else {}
     results = run(args.dataset, args.method, profile, args.seed, device=args.device,
-                  progress=not args.quiet, eta=args.eta, settings=settings)
+                  progress=not args.quiet, eta=args.eta, settings=settings, data_kw=data_kw)
     r = results[0]
     extra = {}
     if "reference" in r:
@@ -127,11 +145,18 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--profile", default=None, help="smoke (CPU, seconds) or full (the paper's settings on its datasets, "
                    "training to convergence on validation elsewhere); default $UME_PROFILE, else full for an .npz "
                    "and smoke for a named dataset")
+    r.add_argument("--data-root", default=None, metavar="DIR", help="where a public dataset lies in its release layout "
+                   "(mmimdb, food101); default $UME_DATA/<name>")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--out", default=None, help="write the result JSON here (refuses to overwrite)")
     r.add_argument("--overwrite", action="store_true", help="allow --out to replace an existing file")
     r.add_argument("--encoder", action="append", default=[], metavar="MODALITY=NAME", help="encoder per modality")
     r.add_argument("--drop-p", type=float, default=None, help="drop probability per modality for the augmentation")
+    r.add_argument("--train-available", action="append", default=[], metavar="MODALITY=FRACTION",
+                   help="keep the modality in only this seeded fraction of the training samples (paper Table 3), "
+                        "e.g. text=0.1")
+    r.add_argument("--phase2-complete-only", action="store_true",
+                   help="with --train-available: phase 2 fine-tunes on the complete training samples only")
     o = r.add_argument_group("config overrides (applied in this order; each lands in the result's provenance)")
     o.add_argument("--config", default=None, metavar="FILE", help="JSON or YAML file with fields of RunConfig "
                    "(phase1/phase2 nested or dotted), applied first")

@@ -87,6 +87,16 @@ def check_method(method: str) -> Recipe:
     return METHODS[method]
 
 
+def model_encoders(data: MultiModalData, cfg: RunConfig,
+                   encoders: Mapping[str, str | nn.Module | None] | None = None) -> dict[str, str | nn.Module | None]:
+    """The encoder per modality a model is built with: the config's, then ``encoders``; a ``frozen:SPEC`` modality
+    whose data already holds that encoder's cached features (``info["features"]``) reads them through
+    ``identity``."""
+    enc = dict(cfg.encoders) | dict(encoders or {})
+    feats = data.info.get("features", {})
+    return {m: "identity" if isinstance(e, str) and e.startswith("frozen:") and m in feats else e for m, e in enc.items()}
+
+
 def unimodal_split(split: Split, j: int, keep_all: bool = False) -> Split:
     """Modality ``j`` alone, on the samples where it is present (phase 1 trains on these; ``keep_all``: on every
     sample, the missing ones getting the substitute, as the protocol tests)."""
@@ -101,7 +111,7 @@ def unimodal_model(data: MultiModalData, cfg: RunConfig, j: int, seed: int,
                    encoders: Mapping[str, str | nn.Module | None] | None = None) -> LateFusion:
     """A fresh phase-1 model for modality ``j``, initialised from ``seed`` (as :func:`pretrain` does)."""
     m = data.modalities[j]
-    enc = (dict(cfg.encoders) | dict(encoders or {})).get(m)
+    enc = model_encoders(data, cfg, encoders).get(m)
     enc = copy.deepcopy(enc) if isinstance(enc, nn.Module) else enc  # the caller's module is never trained
     torch.manual_seed(seed + 101 * (j + 1))
     return LateFusion.build({m: data.input_shapes()[m]}, data.num_classes, {m: enc})
@@ -169,12 +179,23 @@ def run_method(method: str, data: MultiModalData, cfg: RunConfig, trainer: Train
     if rec.freeze:  # heads on the frozen phase-1 encoders' features, computed once
         fdata, funi = frozen_view(data, uni, device=trainer.device)
         model, phase, aug, loss = setup_method(method, fdata, cfg, funi, identity_encoders(fdata))
-        trainer.fit(model, fdata.train, phase, loss, aug, desc=method, val_score=val_scorer(fdata))
+        trainer.fit(model, joint_split(fdata, cfg), phase, loss, aug, desc=method, val_score=val_scorer(fdata))
         return RunOutput(method, attach_heads(method, data, cfg, uni, encoders, model), uni,
                          evaluate(model, fdata.test, data.task, eta))
     model, phase, aug, loss = setup_method(method, data, cfg, uni, encoders)
-    trainer.fit(model, data.train, phase, loss, aug, desc=method, val_score=val_scorer(data))
+    trainer.fit(model, joint_split(data, cfg), phase, loss, aug, desc=method, val_score=val_scorer(data))
     return RunOutput(method, model, uni, evaluate(model, data.test, data.task, eta))
+
+
+def joint_split(data: MultiModalData, cfg: RunConfig) -> Split:
+    """What joint training sees: the training split, or its complete samples with ``cfg.phase2_complete_only``
+    (the paper's variant for training-set missing; phase 1 still trains on every sample of its modality)."""
+    if not cfg.phase2_complete_only:
+        return data.train
+    keep = data.train.present.all(1)
+    if not bool(keep.any()):
+        raise UmeError("phase2_complete_only: no training sample has every modality; turn it off")
+    return data.train.subset(keep.nonzero().squeeze(1))
 
 
 def identity_encoders(data: MultiModalData) -> dict[str, str]:
@@ -208,7 +229,7 @@ def setup_method(method: str, data: MultiModalData, cfg: RunConfig, pretrained: 
     """What a joint method trains: ``(model, phase config, augmentation or None, loss fn)``; the model is built
     (from the current torch seed) and, for methods that start from phase 1, loaded from ``pretrained``."""
     rec = check_method(method)
-    enc = dict(cfg.encoders) | dict(encoders or {})
+    enc = model_encoders(data, cfg, encoders)
     enc = {m: copy.deepcopy(e) if isinstance(e, nn.Module) else e for m, e in enc.items()}  # never share weights
     model = LateFusion.build(data.input_shapes(), data.num_classes, enc,
                              missing_class=rec.missing_class, aux_heads=rec.multitask)

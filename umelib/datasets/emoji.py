@@ -105,7 +105,7 @@ def _manifest(p: Path) -> dict:
 
 @register_dataset("emoji", "Noto + Twemoji emoji images (uint8) with their cleaned names as text; 9 categories; "
                   "offline build, split by emoji (60/20/20%)",
-                  build="python data_scripts/build_emoji.py  (make data)", encoders={"image": "lenet", "text": "bag"})
+                  build="python data_scripts/build_emoji.py  (make data)", encoders={"image": "lenet", "text": "frozen:minilm"})
 def emoji(seed: int = 0, path: str | Path | None = None, size: int = 32, label: str = "category",
           test_design: str | None = None) -> MultiModalData:
     """The emoji build (``data/emoji/emoji.npz``; ``path``: the .npz or its folder). ``seed`` is ignored (the

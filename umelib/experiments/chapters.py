@@ -29,6 +29,45 @@ def _avmnist(profile: str, **kw: Any) -> list[dict]:
     return run_suite("avmnist-small", profile, seeds=[0], drop_ps=SMOKE_DROP_PS, **kw)
 
 
+ETAS = [0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0]  # Fig. 3: the fraction of test samples whose text is blank
+FIG3_METHODS = ["unimodal", "naive", "multitask", "missing-detection", "ume-mma"]
+TEXT_ENCODERS = {"pre-trained": "frozen:minilm", "from scratch": "bag"}  # the emoji text encoders compared
+TRAIN_TEXT = [0.1, 0.2, 1.0]  # Table 3: the fraction of training samples that keep their text
+
+
+def _seeds(profile: str) -> list[int]:
+    return [0, 1, 2] if profile == "full" else [0]
+
+
+def _emoji_missing_text(profile: str, **kw: Any) -> list[dict]:
+    """Fig. 3 on emoji: every method trained on complete data, tested with a fraction eta of the test texts blank;
+    with the pre-trained text encoder (frozen all-MiniLM-L6-v2 features) and with one trained from scratch."""
+    from .suite import run_suite
+
+    out = []
+    for label, spec in TEXT_ENCODERS.items():
+        methods = FIG3_METHODS if label == "pre-trained" else ["unimodal", "naive", "ume-mma"]
+        res = run_suite("emoji", profile, _seeds(profile), methods, drop_ps=[], etas=ETAS,
+                        settings={"encoders": {"text": spec}}, cache_dir=ROOT / "runs" / "cache", **kw)
+        out += [dict(r, text_encoder=label) for r in res]
+    return out
+
+
+def _emoji_train_missing(profile: str, **kw: Any) -> list[dict]:
+    """Table 3 on emoji: text kept by a fraction of the training samples; UME-MMA with the others treated as
+    augmented (ours) and fine-tuned on the complete ones only (the paper's variant), beside naive late fusion."""
+    from .suite import run_suite
+
+    out = []
+    for frac in TRAIN_TEXT:
+        for variant, extra in (("augmented", {}), ("complete only", {"phase2_complete_only": True})):
+            methods = ["unimodal", "naive", "ume-mma"] if variant == "augmented" else ["ume-mma"]
+            res = run_suite("emoji", profile, _seeds(profile), methods, drop_ps=[],
+                            settings={"train_available": {"text": frac}, **extra}, cache_dir=ROOT / "runs" / "cache", **kw)
+            out += [dict(r, train_text=frac, phase2=variant) for r in res]
+    return out
+
+
 # A chapter runs `methods` on `dataset` for `seeds`, or calls its own `runner(profile, device=, progress=)`.
 CHAPTERS: dict[str, dict[str, Any]] = {
     "five_minutes": {"dataset": "synthetic", "methods": ["unimodal", "naive", "ume-mma"],
@@ -39,6 +78,9 @@ CHAPTERS: dict[str, dict[str, Any]] = {
     "theory_models": {"runner": _theory_models},
     # Tables 1, 4 and 5 on AV-MNIST: one run feeds the five AV-MNIST chapters.
     "avmnist": {"runner": _avmnist},
+    # Fig. 3 and Table 3 of the paper on the offline emoji data (image + text).
+    "emoji_missing_text": {"runner": _emoji_missing_text},
+    "emoji_train_missing": {"runner": _emoji_train_missing},
 }
 
 

@@ -21,7 +21,7 @@ from ..datasets.registry import DATASETS, data_dir, load_dataset, seed_dependent
 from ..datasets.synthetic import bayes_reference
 from ..errors import UmeError
 from ..evaluate import evaluate, missing_mask
-from ..methods import (Recipe, check_method, frozen_view, identity_encoders, make_loss, pretrain, run_method,
+from ..methods import (Recipe, check_method, frozen_view, identity_encoders, joint_split, make_loss, pretrain, run_method,
                        setup_method, unimodal_metrics, unimodal_model, unimodal_split, val_scorer)
 from ..models.encoders import default_encoder_name, make_encoder
 from ..training.features import featurize
@@ -54,7 +54,7 @@ def resolve_config(dataset: str, profile: str | None = None, settings: Mapping[s
 
 def check_modality_names(cfg: RunConfig, modalities: list[str], encoders: Mapping[str, Any] | None = None) -> None:
     """Every per-modality setting (encoders, learning rates, drop probabilities) must name modalities the data has."""
-    named = {"encoders": set(cfg.encoders) | set(encoders or {})}
+    named = {"encoders": set(cfg.encoders) | set(encoders or {}), "train_available": set(cfg.train_available)}
     for ph in ("phase1", "phase2"):
         lr = getattr(cfg, ph).lr
         named[f"{ph}.lr"] = set(lr) if isinstance(lr, Mapping) else set()
@@ -67,7 +67,7 @@ def check_modality_names(cfg: RunConfig, modalities: list[str], encoders: Mappin
 
 def prepare(dataset: str | MultiModalData, profile: str | None = None, seed: int = 0,
             encoders: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None = None,
-            **overrides: Any) -> tuple[MultiModalData, RunConfig]:
+            data_kw: Mapping[str, Any] | None = None, **overrides: Any) -> tuple[MultiModalData, RunConfig]:
     """The dataset (with a validation split, carved from training when it has none: :data:`VAL_FRACTION`,
     stratified, seed 0, the same for every run; vector inputs standardized on the training split for own data,
     see ``RunConfig.standardize``; subsampled as the profile says) and its :class:`RunConfig`: the
@@ -75,7 +75,7 @@ def prepare(dataset: str | MultiModalData, profile: str | None = None, seed: int
     dataset, the registry's default encoders, then ``overrides`` and ``settings`` (dotted keys, as ``--set``
     gives); checks that ``encoders`` (and the config's)
     name modalities the data has."""
-    data = dataset if isinstance(dataset, MultiModalData) else load_dataset(dataset, seed=seed)
+    data = dataset if isinstance(dataset, MultiModalData) else load_dataset(dataset, seed=seed, **dict(data_kw or {}))
     cfg = resolve_config(data.name, profile, settings, data.modalities, **overrides)
     check_modality_names(cfg, data.modalities, encoders)
     data.sha256()  # of the data as loaded, before any split or subsample (kept in info, recorded in provenance)
@@ -84,7 +84,33 @@ def prepare(dataset: str | MultiModalData, profile: str | None = None, seed: int
     if cfg.standardize or (cfg.standardize is None and own):
         data = data.standardized()
     data = data.subsample(cfg.n_train, cfg.n_test, seed=seed, n_val=cfg.n_val)
+    data = with_train_available(data, cfg.train_available, seed)
     return frozen_features(data, cfg, encoders)
+
+
+def with_train_available(data: MultiModalData, fractions: Mapping[str, float], seed: int) -> MultiModalData:
+    """A copy whose training split keeps modality m in a seeded ``fractions[m]`` of its samples (presence mask;
+    the others get the substitute, as data missing in the training set). A sample never loses every modality:
+    where the draws would leave one empty, it keeps the first modality drawn away. Validation and test stay as
+    they are. Recorded in ``info["train_available"]``."""
+    if not fractions:
+        return data
+    g = torch.Generator().manual_seed(10_007 + seed)
+    present = data.train.present.clone()
+    n = len(data.train)
+    for m, f in fractions.items():
+        j = data.modalities.index(m)
+        keep = torch.zeros(n, dtype=torch.bool)
+        keep[torch.randperm(n, generator=g)[: int(round(f * n))]] = True
+        present[:, j] &= keep
+    empty = ~present.any(1)
+    if bool(empty.any()):
+        first = data.modalities.index(next(iter(fractions)))
+        present[empty, first] = True
+    train = dataclasses.replace(data.train, present=present)
+    info = dict(data.info, train_available={m: {"fraction": f, "kept": int(present[:, data.modalities.index(m)].sum()),
+                                                "of": n} for m, f in fractions.items()})
+    return dataclasses.replace(data, train=train, info=info)
 
 
 def feature_dir() -> Path:
@@ -95,8 +121,8 @@ def feature_dir() -> Path:
 def frozen_features(data: MultiModalData, cfg: RunConfig, encoders: Mapping[str, Any] | None = None,
                     device: str | None = None) -> tuple[MultiModalData, RunConfig]:
     """For each modality whose encoder is ``frozen:SPEC``: its features, computed once per (weights, data) and
-    cached on disk (:func:`feature_dir`); the config then reads them through ``identity`` and records the spec
-    under ``features``."""
+    cached on disk (:func:`feature_dir`), recorded in ``info["features"]``; models read them through ``identity``
+    (:func:`umelib.methods.model_encoders`). The config is returned unchanged."""
     names = dict(cfg.encoders) | {m: e for m, e in (encoders or {}).items() if isinstance(e, str)}
     specs = {m: e for m, e in names.items() if e.startswith("frozen:")}
     if not specs:
@@ -106,21 +132,19 @@ def frozen_features(data: MultiModalData, cfg: RunConfig, encoders: Mapping[str,
     data = featurize(data, encs, feature_dir(), pick_device(device), tag="|".join(f"{m}={s}" for m, s in specs.items()))
     for m, spec in specs.items():
         data.info["features"][m]["spec"] = spec
-    cfg = dataclasses.replace(cfg, encoders={**cfg.encoders, **{m: "identity" for m in specs}},
-                              features={**cfg.features, **specs})
     return data, cfg
 
 
 def run(dataset: str | MultiModalData, methods: str | Iterable[str] = "ume-mma", profile: str | None = None,
         seeds: int | Iterable[int] = 0, device: str | None = None, progress: bool = False,
         encoders: Mapping[str, Any] | None = None, eta: float = 1.0, settings: Mapping[str, Any] | None = None,
-        **overrides: Any) -> list[dict]:
+        data_kw: Mapping[str, Any] | None = None, **overrides: Any) -> list[dict]:
     """Train and evaluate each method for each seed; phase-1 models are trained once per seed and shared
     by every method that starts from them. Returns one result dict (the JSON contract) per run."""
     methods = [methods] if isinstance(methods, str) else list(methods)
     seeds = [seeds] if isinstance(seeds, int) else list(seeds)
     return run_suite(dataset, profile, seeds, methods, drop_ps=[], device=device, progress=progress,
-                     encoders=encoders, eta=eta, settings=settings, **overrides)
+                     encoders=encoders, eta=eta, settings=settings, data_kw=data_kw, **overrides)
 
 
 @dataclasses.dataclass
@@ -139,7 +163,8 @@ def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: 
               methods: Iterable[str] | None = None, drop_ps: Iterable[float] = DROP_PS, device: str | None = None,
               progress: bool = False, cache_dir: str | Path | None = None,
               encoders: Mapping[str, Any] | None = None, eta: float = 1.0, concurrent: bool | None = None,
-              settings: Mapping[str, Any] | None = None, **overrides: Any) -> list[dict]:
+              settings: Mapping[str, Any] | None = None, data_kw: Mapping[str, Any] | None = None,
+              etas: Iterable[float] | None = None, **overrides: Any) -> list[dict]:
     """Result dicts for every (seed, method) and every (seed, drop p) of UME-MMA; sweep results carry
     ``"sweep": {"drop_p": p}`` and the method name ``ume-mma@p=<p>``.
 
@@ -157,10 +182,10 @@ def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: 
     cache = Cache(Path(cache_dir) if cache_dir else None, git_commit())
     seeds = list(seeds)
     if isinstance(dataset, str) and not seed_dependent(dataset):
-        dataset = load_dataset(dataset)  # once, not once per seed
+        dataset = load_dataset(dataset, **dict(data_kw or {}))  # once, not once per seed
     datas, refs, jobs = {}, {}, []
     for seed in seeds:
-        data, cfg = prepare(dataset, profile, seed, encoders, settings, **overrides)
+        data, cfg = prepare(dataset, profile, seed, encoders, settings, data_kw, **overrides)
         if datas and _same_train(data, datas[seeds[0]]):
             data = dataclasses.replace(data, train=datas[seeds[0]].train)  # one copy in memory
         datas[seed], refs[seed] = data, _reference(data, eta)
@@ -168,12 +193,14 @@ def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: 
                                                      for p in drop_ps]:
             rec = check_method(name.split("@")[0])
             ident = (name.split("@")[0], c.drop_p if rec.augment else None)
-            jobs.append(_Job(seed, name, c, cache_key(data.name, profile, seed, ident, c.to_dict(), len(data.train), cache.commit)))
-    if encoders and jobs and jobs[0].cfg.features:  # frozen:SPEC modalities now hold features
-        encoders = {m: e for m, e in encoders.items() if m not in jobs[0].cfg.features}
+            jobs.append(_Job(seed, name, c, cache_key(data.name, profile, seed, ident, c.to_dict(), len(data.train),
+                                                      cache.commit, eta, etas)))
     if concurrent is None:
         concurrent = _stack_by_default(dev, datas[seeds[0]], jobs[0].cfg if jobs else None, encoders, len(seeds))
-    ctx = _Ctx(profile, dev, progress, cache, encoders, eta, plain({**overrides, **dict(settings or {})}))
+    ctx = _Ctx(profile, dev, progress, cache, encoders, eta, plain({**overrides, **dict(settings or {})}),
+               sorted({float(e) for e in etas}) if etas else [])
+    if any(not 0.0 <= e <= 1.0 for e in ctx.etas):
+        raise UmeError(f"every eta must lie in [0, 1], got {ctx.etas}")
     results: dict[str, dict] = {}  # training key -> result of that training
     for j in jobs:
         cached = cache.load_result(j.key)
@@ -195,7 +222,21 @@ def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: 
             r["sweep"] = {"drop_p": j.cfg.drop_p}
             if any(k.key == j.key and "@" not in k.name for k in jobs):
                 r["same_run_as"] = j.method
-        out.append(r)
+        out.extend(_per_eta(r))
+    return out
+
+
+def _per_eta(r: dict) -> list[dict]:
+    """A result evaluated at several rates eta (``by_eta``) as one record per eta, with its ``eta`` and metrics."""
+    by = r.pop("by_eta", None)
+    if not by:
+        return [r]
+    out = []
+    for e, metrics in by.items():
+        x = json.loads(json.dumps(r))
+        x["eta"], x["all_metrics"] = float(e), metrics
+        x["metrics"] = {k: v.get(r["metric"]) for k, v in metrics.items()}
+        out.append(x)
     return out
 
 
@@ -208,19 +249,26 @@ class _Ctx:
     encoders: Mapping[str, Any] | None
     eta: float
     overrides: dict  # what the caller changed of the profile's config (recorded in provenance)
+    etas: list[float] = dataclasses.field(default_factory=list)  # also evaluate every fused model at these rates
+
+    def by_eta(self, model, test: Split, task: str) -> dict[str, dict] | None:
+        return {f"{e:g}": evaluate(model, test, task, e) for e in self.etas} if self.etas and model is not None else None
 
 
 def _result(job: _Job, data: MultiModalData, ref: dict | None, metrics: dict, ctx: _Ctx, wall: float,
-            t_pre: float, **prov: Any) -> dict:
+            t_pre: float, by_eta: dict | None = None, **prov: Any) -> dict:
     metric = headline_metric(data.task)
+    extra_prov = {k: data.info[k] for k in ("train_available", "features") if k in data.info}
     p = provenance(job.cfg.to_dict(), ctx.device, wall, phase1_shared_s=round(t_pre, 3), n_train=len(data.train),
                    n_test=len(data.test), n_val=len(data.val) if data.val is not None else 0,
                    validation=data.info.get("validation"), data_sha256=data.info.get("sha256"),
-                   overrides=ctx.overrides, **prov)
+                   overrides=ctx.overrides, **extra_prov, **prov)
     extra: dict[str, Any] = {"task": data.task, "num_classes": data.num_classes, "eta": ctx.eta,
                              "modalities": data.modalities}
     if ref:
         extra["reference"] = ref
+    if by_eta:
+        extra["by_eta"] = by_eta
     res = make_result(data.name, job.method, ctx.profile, job.seed, metric, metrics, p, **extra)
     ctx.cache.save_result(job.key, res)
     return res
@@ -247,7 +295,8 @@ def _run_sequential(jobs: list[_Job], data: MultiModalData, ref: dict | None, ct
         res = run_method(j.method, data, j.cfg, trainer, pretrained=uni if rec.pretrain else None,
                          encoders=ctx.encoders, eta=ctx.eta)
         sel = (sel1 if rec.pretrain else {}) | _by_phase(trainer.selected[n0:])
-        results[j.key] = _result(j, data, ref, res.metrics, ctx, time.perf_counter() - t1, t_pre, selected_epoch=sel)
+        results[j.key] = _result(j, data, ref, res.metrics, ctx, time.perf_counter() - t1, t_pre, selected_epoch=sel,
+                                 by_eta=ctx.by_eta(res.model, data.test, data.task))
 
 
 def _run_stacked(jobs: list[_Job], datas: dict[int, MultiModalData], refs: dict, ctx: _Ctx, results: dict) -> None:
@@ -286,7 +335,7 @@ def _run_stacked(jobs: list[_Job], datas: dict[int, MultiModalData], refs: dict,
                 built.append(setup_method(j.method, gdatas[j.seed], j.cfg, funi, identity_encoders(gdatas[j.seed])))
             else:
                 built.append(setup_method(j.method, datas[j.seed], j.cfg, uni.get(j.seed), ctx.encoders))
-        trains = [gdatas[j.seed].train for j in group]
+        trains = [joint_split(gdatas[j.seed], j.cfg) for j in group]
         ukey = tuple(id(t) for t in trains)
         if ukey not in unions:  # the joint training split goes to the device once, for every group using it
             split, idx = _union(trains)
@@ -304,12 +353,13 @@ def _run_stacked(jobs: list[_Job], datas: dict[int, MultiModalData], refs: dict,
             if j.seed not in tests:
                 tests[j.seed] = d.test.to(ctx.device)  # evaluated many times: moved once
             metrics = evaluate(model, tests[j.seed], d.task, ctx.eta)
+            by_eta = ctx.by_eta(model, tests[j.seed], d.task)
             if frozen:
                 tests.pop(j.seed)
             results[j.key] = _result(j, d, refs[j.seed], metrics, ctx,
                                      wall / len(group), t_pre, runs_together=len(group), trained_with=names,
                                      group_wall_s=round(wall, 3), cuda_graph=bool(trainer.history[-1]["cuda_graph"]),
-                                     selected_epoch=sel)
+                                     selected_epoch=sel, by_eta=by_eta)
 
 
 def _reference(data: MultiModalData, eta: float) -> dict | None:
@@ -329,6 +379,7 @@ def _stack_by_default(dev: torch.device, data: MultiModalData, cfg, encoders: Ma
     if cfg is not None and (cfg.phase1.plateau or cfg.phase2.plateau):
         return False  # a rate cut on each run's own plateau needs one rate per run
     names = dict(cfg.encoders if cfg else {}) | dict(encoders or {})
+    names = {m: "identity" if isinstance(e, str) and e.startswith("frozen:") else e for m, e in names.items()}
     if any(not isinstance(e, str) or e not in VMAP_SAFE for e in names.values()):
         return False  # pre-trained and text encoders (tokenizers, EmbeddingBag) train one run at a time
     if dev.type == "cuda":
