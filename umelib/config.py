@@ -97,6 +97,9 @@ DATASET_OVERRIDES: dict[tuple[str, str], dict[str, Any]] = {
                       "phase2": PhaseConfig(10, 48, {"audio": 1e-3, "visual": 1e-4}, step_every=10)},
     ("kinetics-sounds", "full"): {"phase1": PhaseConfig(10, 48, {"audio": 1e-3, "visual": 1e-4}, step_every=10),
                                   "phase2": PhaseConfig(10, 48, {"audio": 1e-3, "visual": 1e-4}, step_every=10)},
+    # Emoji smoke (CPU, the book's pipeline check): 1,200 training samples, 3 + 3 epochs.
+    ("emoji", "smoke"): {"phase1": PhaseConfig(3, 64, 5e-2), "phase2": PhaseConfig(3, 64, 1e-2), "n_train": 1200,
+                         "n_test": None},
     # App. B.2, MM-IMDB / UPMC Food-101 with BERT + ResNet-152: AdamW, 5e-5 in both phases (ViT image encoders:
     # 1e-5, e.g. --set 'phase1.lr={"image": 1e-5, "text": 5e-5}'). The paper gives no epochs or batch size for
     # these: 10 epochs (its App. B.1.2 schedule for pre-trained encoders) and batch 32 are our choice.

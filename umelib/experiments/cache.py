@@ -43,7 +43,8 @@ class Cache:
         """Where the phase-1 weights of this seed live; None when not cached (no folder, or module encoders)."""
         if self.root is None or any(not isinstance(e, (str, type(None))) for e in (encoders or {}).values()):
             return None
-        ident = (data.name, profile, seed, len(data.train), self.commit)
+        present = hashlib.sha1(data.train.present.cpu().numpy().tobytes()).hexdigest()[:16]  # training-set missing
+        ident = (data.name, profile, seed, len(data.train), self.commit, present)
         return self.root / f"phase1-{key(*ident, dataclasses.asdict(cfg.phase1), cfg.encoders | dict(encoders or {}))}.pt"
 
     @staticmethod

@@ -36,7 +36,7 @@ TRAIN_TEXT = [0.1, 0.2, 1.0]  # Table 3: the fraction of training samples that k
 
 
 def _seeds(profile: str) -> list[int]:
-    return [0, 1, 2] if profile == "full" else [0]
+    return [0, 1, 2, 3, 4] if profile == "full" else [0]
 
 
 def _emoji_missing_text(profile: str, **kw: Any) -> list[dict]:
