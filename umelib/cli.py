@@ -104,6 +104,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.out and Path(args.out).exists() and not args.overwrite:
         raise UmeError(f"{args.out} exists; choose another --out or pass --overwrite to replace it")
     data_kw = {"root": args.data_root} if args.data_root else {}
+    if args.etas:
+        from .experiments.suite import run_suite
+
+        if any(not 0.0 <= e <= 1.0 for e in args.etas):
+            raise UmeError(f"--etas must lie in [0, 1], got {args.etas}")
+        results = run_suite(args.dataset, profile, [args.seed], [args.method], drop_ps=[], device=args.device,
+                            progress=not args.quiet, etas=args.etas, settings=settings, data_kw=data_kw)
+        print(format_table(results))
+        if args.out:
+            save_json({"results": results}, args.out, overwrite=args.overwrite)
+            print(f"wrote {args.out} ({len(results)} records, one per eta)")
+        return 0
     results = run(args.dataset, args.method, profile, args.seed, device=args.device,
                   progress=not args.quiet, eta=args.eta, settings=settings, data_kw=data_kw)
     r = results[0]
@@ -169,6 +181,8 @@ def parser() -> argparse.ArgumentParser:
                         "'phase1.lr={\"audio\": 1e-3, \"visual\": 1e-4}', n_train=1000")
     o.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     r.add_argument("--eta", type=float, default=1.0, help="fraction of test samples that miss the modality (default 1)")
+    r.add_argument("--etas", type=float, nargs="+", default=None, metavar="ETA",
+                   help="evaluate the trained model at each of these rates (Fig. 3); --out then holds one record per eta")
     r.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(fn=cmd_run)

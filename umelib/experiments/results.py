@@ -26,11 +26,17 @@ def settings_of(results: Iterable[Mapping]) -> list[str]:
     return sorted(keys, key=order)
 
 
+def eta_label(r: Mapping) -> str:
+    return f", eta {r['eta']:g}"
+
+
 def format_table(results: Iterable[Mapping], extra_rows: Mapping[str, Mapping[str, float]] | None = None) -> str:
     """A plain-text table: one row per result (method, seed), one column per setting."""
     results = list(results)
     cols = settings_of(results + [{"metrics": v} for v in (extra_rows or {}).values()])
-    rows = [(f"{r['method']} (seed {r['seed']})", r["metrics"]) for r in results] + list((extra_rows or {}).items())
+    etas = len({r.get("eta") for r in results}) > 1  # an eta sweep: say which row is which
+    rows = [(f"{r['method']} (seed {r['seed']}{eta_label(r) if etas else ''})", r["metrics"])
+            for r in results] + list((extra_rows or {}).items())
     w = max(len(n) for n, _ in rows) + 2
     cell = lambda v: "/" if v is None else f"{v:.2f}"
     lines = ["".ljust(w) + "".join(c.rjust(12) for c in cols)]

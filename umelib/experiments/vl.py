@@ -1,0 +1,225 @@
+"""The vision-language experiments in tables, plots and verdicts: Fig. 3 (a fraction eta of the test texts blank)
+and Table 3 (text in only part of the training set), on result records of
+:mod:`umelib.experiments.chapters` (each has ``eta``, and ``text_encoder`` or ``train_text``/``phase2``)."""
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+from . import paper
+from .claims import TWO_POINTS, Diff, _frame, _row, chance_check, mean_std
+
+NAMES = {"naive": "naive", "multitask": "multi-task", "missing-detection": "missing detection", "ume-mma": "UME-MMA"}
+
+
+def _pick(results: Iterable[Mapping], **where) -> list[Mapping]:
+    return [r for r in results if all(r.get(k) == v for k, v in where.items())]
+
+
+def eta_values(results: Iterable[Mapping], method: str, setting: str = "miss:text") -> dict[float, dict[int, float]]:
+    """eta -> seed -> the score of ``method`` with a fraction eta of the test samples missing their text."""
+    out: dict[float, dict[int, float]] = {}
+    for r in results:
+        if r["method"] == method and r["metrics"].get(setting) is not None:
+            out.setdefault(float(r["eta"]), {})[r["seed"]] = r["metrics"][setting]
+    return dict(sorted(out.items()))
+
+
+def image_only(results: Iterable[Mapping]) -> dict[int, float]:
+    """Seed -> the image-only (phase-1) model's score: the level a model with no text can keep."""
+    return {r["seed"]: r["metrics"]["only:image"] for r in results if r["method"] == "unimodal"}
+
+
+def eta_table(results: Iterable[Mapping], setting: str = "miss:text", digits: int = 1):
+    """Methods x eta (%) of 'mean ± half-width of the 95% interval' over seeds (no interval with one seed)."""
+    import pandas as pd
+
+    results = list(results)
+    rows = {}
+    for m in [m for m in NAMES if any(r["method"] == m for r in results)]:
+        row = {}
+        for eta, v in eta_values(results, m, setting).items():
+            d = Diff.of(v)
+            row[f"{100 * eta:.0f}%"] = (f"{d.mean:.{digits}f} ± {d.hi - d.mean:.{digits}f}" if d.lo is not None
+                                        else f"{d.mean:.{digits}f}")
+        rows[NAMES[m]] = row
+    io = image_only(results)
+    if io:
+        d = Diff.of(io)
+        rows["image-only model (any eta)"] = {c: f"{d.mean:.{digits}f}" for c in next(iter(rows.values()), {})}
+    df = pd.DataFrame(rows).T
+    df.columns.name = "eta: test samples without text"
+    return df
+
+
+def plot_eta(results: Iterable[Mapping], setting: str = "miss:text", ax=None, title: str | None = None):
+    """Fig. 3 style: the score against eta per method, mean over seeds with its 95% band; the image-only model
+    as a dashed line. The y axis starts at 0."""
+    import matplotlib.pyplot as plt
+
+    results = list(results)
+    ax = ax or plt.subplots(figsize=(6, 4))[1]
+    for m, label in NAMES.items():
+        vals = eta_values(results, m, setting)
+        if not vals:
+            continue
+        x = [100 * e for e in vals]
+        ds = [Diff.of(v) for v in vals.values()]
+        line, = ax.plot(x, [d.mean for d in ds], marker="o", label=label)
+        if all(d.lo is not None for d in ds):
+            ax.fill_between(x, [d.lo for d in ds], [d.hi for d in ds], color=line.get_color(), alpha=0.2)
+    io = image_only(results)
+    if io:
+        ax.axhline(Diff.of(io).mean, ls="--", color="gray", label="image-only model")
+    ax.set_xlabel("test samples whose text is blank, eta (%)")
+    ax.set_ylabel(f"{results[0]['metric']} (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title or "")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def fig3_claims(results: Iterable[Mapping], etas: Iterable[float] | None = None):
+    """Fig. 3's claims checked on one set of runs: UME-MMA at or above naive fusion at every eta (the difference
+    must be above 0 to hold), and with every text blank UME-MMA within 2 points of the image-only model."""
+    results = list(results)
+    why_not = chance_check(results)
+    ume, naive = eta_values(results, "ume-mma"), eta_values(results, "naive")
+    rows = []
+    for eta in etas or ume:
+        d = Diff.of(ume[eta], naive[eta])
+        rows.append(_row(f"UME-MMA above naive fusion with {100 * eta:.0f}% of test texts blank",
+                         f"{mean_std(ume[eta])} vs {mean_std(naive[eta])}", d, "Fig. 3 (plotted, no numbers)",
+                         d.above(0.0)))
+    io = image_only(results)
+    if io and 1.0 in ume:
+        d = Diff.of(ume[1.0], io)
+        rows.append(_row(f"with every text blank, UME-MMA within {TWO_POINTS:g} points of the image-only model",
+                         f"{mean_std(ume[1.0])} vs {mean_std(io)}", d, "Sec. 3.2 (Table 1 on audio-visual data)",
+                         d.within(TWO_POINTS)))
+    return _frame(rows, why_not)
+
+
+def by_fraction(results: Iterable[Mapping], method: str, phase2: str, setting: str) -> dict[float, dict[int, float]]:
+    out: dict[float, dict[int, float]] = {}
+    for r in results:
+        if r["method"] == method and r.get("phase2") == phase2:
+            out.setdefault(float(r["train_text"]), {})[r["seed"]] = r["metrics"][setting]
+    return dict(sorted(out.items()))
+
+
+ROWS3 = {("naive", "augmented"): "naive (text-less samples get the blank text)",
+         ("ume-mma", "augmented"): "UME-MMA, text-less samples as augmented (ours)",
+         ("ume-mma", "complete only"): "UME-MMA, phase 2 on complete samples only (paper's variant)"}
+
+
+def table3(results: Iterable[Mapping], setting: str = "complete", digits: int = 1):
+    """Table 3: rows = method (ours) and the paper's rows (MM-IMDB, F1 micro, labelled), columns = the fraction of
+    training samples with text; ours: 'mean ± std' on the complete test set (``setting``)."""
+    import pandas as pd
+
+    results = list(results)
+    rows: dict[str, dict[str, str]] = {}
+    for (m, variant), label in ROWS3.items():
+        vals = by_fraction(results, m, variant, setting)
+        if vals:
+            rows[f"ours (emoji, {results[0]['metric']}): {label}"] = {f"{100 * f:.0f}%": mean_std(v) for f, v in vals.items()}
+    for name, ref in paper.TABLE3_MMIMDB.items():
+        rows[f"paper (MM-IMDB, F1 micro): {name}"] = {f"{100 * f:.0f}%": ("/" if v is None else f"{v:.1f}")
+                                                      for f, v in ref.items()}
+    df = pd.DataFrame(rows).T.fillna("/")
+    df.columns.name = "training samples with text"
+    return df
+
+
+def table3_claims(results: Iterable[Mapping], setting: str = "complete"):
+    """Table 3's claims on our runs: UME-MMA gains as more training samples have text (10% -> 20% -> 100%), and
+    beats naive fusion at every fraction; plus our comparison of the two ways to use text-less samples."""
+    results = list(results)
+    why_not = chance_check([r for r in results if r.get("train_text") == 1.0] or results)
+    ume = by_fraction(results, "ume-mma", "augmented", setting)
+    naive = by_fraction(results, "naive", "augmented", setting)
+    only = by_fraction(results, "ume-mma", "complete only", setting)
+    ref = paper.TABLE3_MMIMDB["UME-MMA (Res)"]
+    fr = sorted(ume)
+    rows = []
+    for a, b in zip(fr, fr[1:]):
+        d = Diff.of(ume[b], ume[a])
+        pa, pb = ref.get(a), ref.get(b)
+        rows.append(_row(f"UME-MMA gains from {100 * a:.0f}% to {100 * b:.0f}% of training texts",
+                         f"{mean_std(ume[b])} vs {mean_std(ume[a])}", d,
+                         f"{pb:.1f} vs {pa:.1f} (ResNet-152)" if pa is not None and pb is not None else "/",
+                         d.above(0.0)))
+    for f in fr:
+        if f in naive:
+            d = Diff.of(ume[f], naive[f])
+            rows.append(_row(f"UME-MMA above naive fusion with {100 * f:.0f}% of training texts",
+                             f"{mean_std(ume[f])} vs {mean_std(naive[f])}", d, "not in the paper", d.above(0.0)))
+    for f in fr:
+        if f in only and f < 1.0:
+            d = Diff.of(ume[f], only[f])
+            rows.append(_row(f"{100 * f:.0f}% of training texts: text-less samples as augmented beat phase 2 on "
+                             "complete samples only", f"{mean_std(ume[f])} vs {mean_std(only[f])}", d,
+                             "paper uses the second (Sec. 4.2)", d.above(0.0)))
+    return _frame(rows, why_not)
+
+
+
+def class_counts(data) -> "object":
+    """Samples per class and split (a DataFrame, classes as rows), with the designs' share."""
+    import pandas as pd
+
+    classes = data.info.get("classes") or [str(c) for c in range(data.num_classes)]
+    cols = {}
+    for name, split in data.splits():
+        counts = split.y.bincount(minlength=data.num_classes).tolist()
+        cols[f"{name} ({len(split)})"] = counts
+    df = pd.DataFrame(cols, index=classes)
+    df.index.name = "class"
+    return df
+
+
+def gallery(data, split: str = "train", per_class: int = 4, design: str | None = None, seed: int = 0):
+    """A grid of ``per_class`` images per class (rows) from ``split``, each titled with its text; ``design``
+    keeps one design (e.g. 'google'). Uses ``info["meta"]`` (the splits as loaded)."""
+    import random
+
+    import matplotlib.pyplot as plt
+    import textwrap
+
+    s = getattr(data, split)
+    meta = data.info["meta"][split]
+    classes = data.info.get("classes") or [str(c) for c in range(data.num_classes)]
+    rng = random.Random(seed)
+    fig, axes = plt.subplots(len(classes), per_class, figsize=(1.9 * per_class, 1.9 * len(classes)))
+    for c, row in zip(range(len(classes)), axes):
+        idx = [i for i in range(len(s)) if int(s.y[i]) == c and (design is None or meta["design"][i] == design)]
+        for ax, i in zip(row, rng.sample(idx, min(per_class, len(idx)))):
+            ax.imshow(s.x["image"][i].permute(1, 2, 0).numpy())
+            ax.set_title("\n".join(textwrap.wrap(meta["text"][i], 22)[:2]), fontsize=7)
+        for ax in row:
+            ax.axis("off")
+        row[0].text(-0.15, 0.5, classes[c], transform=row[0].transAxes, ha="right", va="center", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def pretraining_table(results: Iterable[Mapping], eta: float = 1.0):
+    """What a pre-trained text encoder buys, per setting: rows = (method, setting), columns = text encoder
+    ('mean ± std' over seeds); fused settings read at ``eta`` (the share of test texts blank for miss:text)."""
+    import pandas as pd
+
+    results = list(results)
+    encoders = list(dict.fromkeys(r["text_encoder"] for r in results))
+    rows: dict[str, dict[str, str]] = {}
+    wanted = [("unimodal", "only:text", "text-only model"), ("unimodal", "only:image", "image-only model")]
+    wanted += [(m, s, f"{NAMES[m]}, {s}") for m in ("naive", "ume-mma") for s in ("complete", "miss:text", "miss:image")]
+    for m, s, label in wanted:
+        row = {}
+        for enc in encoders:
+            v = {r["seed"]: r["metrics"][s] for r in results if r["text_encoder"] == enc and r["method"] == m
+                 and (m == "unimodal" or float(r["eta"]) == eta) and r["metrics"].get(s) is not None}
+            row[enc] = mean_std(v) if v else "/"
+        rows[label] = row
+    df = pd.DataFrame(rows).T
+    df.columns.name = "text encoder"
+    return df
