@@ -255,3 +255,15 @@ def test_registered():
     assert DATASETS["mmimdb"].task == "multilabel" and DATASETS["mmimdb"].metric == "f1_micro"
     assert DATASETS["food101"].task == "multiclass" and DATASETS["food101"].metric == "accuracy"
     assert DATASETS["mmimdb"].encoders == {"image": "lenet", "text": "bag"}
+
+
+def test_the_checksum_reads_no_pixels_but_sees_text_and_labels(imdb_root, tmp_path):
+    """info['sha256'] comes from the cache key and the small arrays: set, stable, and changed by a plot's text."""
+    from umelib.datasets.images import light_digest
+
+    data = mmimdb(root=imdb_root, size=16, cache_dir=tmp_path / "c")
+    assert data.info["sha256"] == data.sha256()
+    splits = {"train": data.train, "val": data.val, "test": data.test}
+    assert light_digest(data.info["image_cache"], splits) == data.info["sha256"]
+    data.train.x["text"][0, 0] ^= 1
+    assert light_digest(data.info["image_cache"], splits) != data.info["sha256"]

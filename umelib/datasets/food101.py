@@ -33,7 +33,7 @@ import torch
 
 from ..errors import UmeError
 from .core import MultiModalData
-from .images import TRANSFORM, default_cache_dir, image_text_splits, spread
+from .images import TRANSFORM, default_cache_dir, image_text_splits, light_digest, spread
 from .registry import data_dir, register_dataset
 
 TEXT_BYTES = 3072
@@ -132,7 +132,7 @@ def food101(seed: int = 0, root: str | Path | None = None, size: int = 64, cache
                                           num_classes=len(classes), text_bytes=TEXT_BYTES)
     skipped["unreadable image"] += bad
     n = len(y_train)
-    info = {"source": str(root), "classes": classes, "skipped": dict(skipped),
+    info = {"source": str(root), "sha256": light_digest(file, splits), "classes": classes, "skipped": dict(skipped),
             "text": f"title, <= {TEXT_BYTES} UTF-8 bytes", "image": f"{TRANSFORM}, {size}x{size}",
             "image_cache": str(file),
             "validation": f"carved from training: {len(val_idx)} of {n} samples ({VAL_FRACTION:.0%}, stratified, "

@@ -211,3 +211,20 @@ def image_text_splits(parts: dict[str, tuple[list[str], list[str], np.ndarray]],
         splits[s] = build_split(s, {"image": img, "text": txt}, y, None, num_classes, task)[0]
     check_labels(splits, task)
     return splits, bad, cached.file
+
+
+def light_digest(image_file: str | Path, splits: dict) -> str:
+    """A sha256 of a dataset whose images live in the decode-once cache: the cache file's name (its key covers
+    every source file's path, size and mtime, and the transform) and every other array of every split (text,
+    labels, presence), so that ``MultiModalData.sha256`` does not read gigabytes of pixels."""
+    import hashlib
+
+    h = hashlib.sha256(Path(image_file).name.encode())
+    for name in ("train", "val", "test"):
+        s = splits.get(name)
+        if s is None:
+            continue
+        for key, t in sorted((k, v) for k, v in s.x.items() if k != "image") + [("y", s.y), ("present", s.present)]:
+            h.update(f"{name}/{key}:{tuple(t.shape)}:{t.dtype}".encode())
+            h.update(t.contiguous().numpy().tobytes())
+    return h.hexdigest()

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..errors import UmeError
 from .core import MultiModalData
-from .images import TRANSFORM, default_cache_dir, image_text_splits, spread
+from .images import TRANSFORM, default_cache_dir, image_text_splits, light_digest, spread
 from .registry import data_dir, register_dataset
 
 GENRES = ["Drama", "Comedy", "Romance", "Thriller", "Crime", "Action", "Adventure", "Horror", "Documentary",
@@ -130,7 +130,7 @@ def mmimdb(seed: int = 0, root: str | Path | None = None, size: int = 64, cache_
     splits, bad, file = image_text_splits(parts, size=size, cache_dir=cache, workers=workers, task="multilabel",
                                           num_classes=len(GENRES), text_bytes=TEXT_BYTES)
     skipped["unreadable image"] += bad
-    info = {"source": str(root), "classes": list(GENRES), "skipped": dict(skipped),
+    info = {"source": str(root), "sha256": light_digest(file, splits), "classes": list(GENRES), "skipped": dict(skipped),
             "dropped_genres": dict(dropped.most_common()), "text": f"longest plot, <= {TEXT_BYTES} UTF-8 bytes",
             "image": f"{TRANSFORM}, {size}x{size}", "image_cache": str(file),
             "validation": f"given (the release's dev split, {len(splits['val'])} samples)",
