@@ -6,6 +6,7 @@ setting); methods that start from phase-1 weights use the phase-2 ones (App. B).
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -165,10 +166,12 @@ def unimodal_metrics(models: Mapping[str, LateFusion], data: MultiModalData) -> 
 
 def run_method(method: str, data: MultiModalData, cfg: RunConfig, trainer: Trainer,
                pretrained: Mapping[str, LateFusion] | None = None,
-               encoders: Mapping[str, str | nn.Module | None] | None = None, eta: float = 1.0) -> RunOutput:
+               encoders: Mapping[str, str | nn.Module | None] | None = None, eta: float = 1.0,
+               feature_cache: str | Path | None = None) -> RunOutput:
     """Train ``method`` on ``data.train`` and evaluate it on ``data.test`` with the protocol.
 
-    ``pretrained`` reuses phase-1 models across methods (they are copied, not changed)."""
+    ``pretrained`` reuses phase-1 models across methods (they are copied, not changed); ``feature_cache`` is a
+    folder where frozen-encoder methods keep the phase-1 encoders' features (keyed by their weights)."""
     rec = check_method(method)
     if rec.missing_class and data.task != "multiclass":
         raise UmeError("missing-detection needs a multiclass task (its 'missing' class has no multi-label analogue)")
@@ -177,7 +180,7 @@ def run_method(method: str, data: MultiModalData, cfg: RunConfig, trainer: Train
         return RunOutput(method, None, uni, unimodal_metrics(uni, data))
     torch.manual_seed(trainer.seed)
     if rec.freeze:  # heads on the frozen phase-1 encoders' features, computed once
-        fdata, funi = frozen_view(data, uni, device=trainer.device)
+        fdata, funi = frozen_view(data, uni, feature_cache, device=trainer.device)
         model, phase, aug, loss = setup_method(method, fdata, cfg, funi, identity_encoders(fdata))
         trainer.fit(model, joint_split(fdata, cfg), phase, loss, aug, desc=method, val_score=val_scorer(fdata))
         return RunOutput(method, attach_heads(method, data, cfg, uni, encoders, model), uni,

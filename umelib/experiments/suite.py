@@ -293,7 +293,7 @@ def _run_sequential(jobs: list[_Job], data: MultiModalData, ref: dict | None, ct
         t1 = time.perf_counter()
         n0 = len(trainer.selected)
         res = run_method(j.method, data, j.cfg, trainer, pretrained=uni if rec.pretrain else None,
-                         encoders=ctx.encoders, eta=ctx.eta)
+                         encoders=ctx.encoders, eta=ctx.eta, feature_cache=ctx.cache.root)
         sel = (sel1 if rec.pretrain else {}) | _by_phase(trainer.selected[n0:])
         results[j.key] = _result(j, data, ref, res.metrics, ctx, time.perf_counter() - t1, t_pre, selected_epoch=sel,
                                  by_eta=ctx.by_eta(res.model, data.test, data.task))
@@ -330,7 +330,7 @@ def _run_stacked(jobs: list[_Job], datas: dict[int, MultiModalData], refs: dict,
             torch.manual_seed(j.seed)
             if frozen:  # heads on the phase-1 encoders' features, computed once per seed
                 if gdatas[j.seed] is datas[j.seed]:
-                    gdatas[j.seed], funi = frozen_view(datas[j.seed], uni[j.seed], device=ctx.device)
+                    gdatas[j.seed], funi = frozen_view(datas[j.seed], uni[j.seed], ctx.cache.root, ctx.device)
                     tests.pop(j.seed, None)
                 built.append(setup_method(j.method, gdatas[j.seed], j.cfg, funi, identity_encoders(gdatas[j.seed])))
             else:

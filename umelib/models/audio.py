@@ -1,0 +1,218 @@
+"""Audio and video-clip encoders for the audio-visual datasets (AVE, Kinetics-Sounds; paper App. B.1).
+
+- :class:`AudioNet` (``audionet``): the 1-D CNN on raw waveforms of Tian & Xu (2021) that App. B.1.1 pairs with a
+  ResNet-18: four blocks of two ``Conv1d(k=3, stride=2, padding=1) -> BatchNorm1d -> ReLU`` (channels
+  1 -> 64 -> 64 -> 128 -> 128 -> 256 -> 256 -> 512 -> 512), a ``MaxPool1d(2)`` after each block, then a global
+  max-pool over time: 512 features. Each block divides the length by 8 (two stride-2 convolutions and the pool),
+  so 65,535 samples (11,025 Hz, ~5.9 s, Tian & Xu's ``audLen``) leave 16 time steps before the global pool
+  (65,535 -> 32,768 -> 16,384 -> 8,192 | 4,096 -> 2,048 -> 1,024 | 512 -> 256 -> 128 | 64 -> 32 -> 16).
+  The pools round up (``ceil_mode``): identical at 65,535 (every pooled length is even there), and any length
+  T >= 1 works (with floor pooling, clips under 2,341 samples would fail). 1,566,528 parameters, PyTorch's
+  default init. Waveforms are float in [-1, 1] (App. B.1.1) or ``int16`` PCM (scaled by 1/32,768, half the memory).
+- :class:`FrameEncoder` (``frames:SPEC``): an image encoder applied to every frame of a clip (N, F, C, H, W),
+  features averaged over the frames (for a ResNet, whose own pooling is a spatial mean, this is the mean over
+  time and space that OGM-GE-style audio-visual code takes). (N, C, H, W) is a clip of one frame.
+- :class:`HFAudio` (``hf-audio:PATH[@RATE]``): a ``transformers`` audio encoder with its feature extractor, from
+  local files only: AST (``ASTModel``), CLAP (its audio tower and projection, ``get_audio_features``), or a
+  wav2vec2/HuBERT-style model. The paper's audio encoder (ImageBind's, App. B.1.2) is in no package registry;
+  AST fine-tuned on AudioSet is the closest that ``transformers`` loads.
+
+The protocol's audio substitute is zeros: silence. Registering this module's factories (done at its import) needs
+:mod:`umelib.models.encoders` only; it is imported by ``umelib.models`` so that the names are always known.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import UmeError
+from .encoders import as_float, feature_dim, make_encoder, register_encoder
+
+AUDIO_RATE = 11025  # Hz of the waveforms in Tian & Xu's (and App. B.1.1's) setup
+AUDIO_LEN = 65535  # samples per clip in that setup
+AST_NAME = "MIT/ast-finetuned-audioset-10-10-0.4593"  # the AudioSet-trained AST checkpoint to fetch elsewhere
+
+
+def as_waveform(x: torch.Tensor) -> torch.Tensor:
+    """Waveforms as float: ``int16`` PCM scaled to [-1, 1); float kept; other integer types refused."""
+    if x.dtype == torch.int16:
+        return x.float() / 32768.0
+    if not x.is_floating_point():
+        raise UmeError(f"audio encoders take float waveforms in [-1, 1] or int16 PCM, got {x.dtype}")
+    return x.float()
+
+
+def _mono(x: torch.Tensor, what: str) -> torch.Tensor:
+    """(N, T), (N, 1, T) or (N, C, T) (channels averaged) -> (N, T)."""
+    if x.dim() == 3:
+        x = x.mean(1)
+    if x.dim() != 2:
+        raise UmeError(f"{what} takes waveforms shaped (N, T) or (N, C, T), got {tuple(x.shape)}")
+    return x
+
+
+class AudioNet(nn.Module):
+    """Tian & Xu's 1-D CNN on raw waveforms (N, T) or (N, C, T) -> (N, 512); see the module docstring."""
+
+    CHANNELS = (64, 64, 128, 128, 256, 256, 512, 512)
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c = 1
+        for i, w in enumerate(self.CHANNELS):
+            layers += [nn.Conv1d(c, w, kernel_size=3, stride=2, padding=1), nn.BatchNorm1d(w), nn.ReLU()]
+            if i % 2 == 1:
+                layers.append(nn.MaxPool1d(kernel_size=2, stride=2, ceil_mode=True))
+            c = w
+        self.features = nn.Sequential(*layers)
+        self.out_dim = c
+
+    @classmethod
+    def out_length(cls, t: int) -> int:
+        """Time steps left before the global max-pool for an input of ``t`` samples (16 for 65,535)."""
+        for i in range(len(cls.CHANNELS)):
+            t = (t + 1) // 2  # Conv1d(k=3, s=2, p=1): ceil(t / 2)
+            if i % 2 == 1:
+                t = (t + 1) // 2  # MaxPool1d(2, ceil_mode=True)
+        return t
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = _mono(as_waveform(x), "AudioNet").unsqueeze(1)
+        return self.features(x).amax(-1)
+
+
+class FrameEncoder(nn.Module):
+    """``backbone`` (an image encoder) on every frame of clips (N, F, C, H, W), ``uint8`` or float; the output is
+    the mean of the per-frame features (N, D). (N, C, H, W) is taken as clips of one frame. The frames go through
+    the backbone as one batch of N * F images."""
+
+    def __init__(self, backbone: nn.Module, frame_shape: tuple[int, ...] | None = None) -> None:
+        super().__init__()
+        self.backbone = backbone
+        if hasattr(backbone, "out_dim"):
+            self.out_dim = int(backbone.out_dim)
+        elif frame_shape is not None:
+            self.out_dim = feature_dim(backbone, tuple(frame_shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 5:
+            return self.backbone(x)
+        n, f = x.shape[:2]
+        feats = self.backbone(x.reshape(n * f, *x.shape[2:]))
+        return feats.reshape(n, f, -1).mean(1)
+
+
+def resolve_audio(name_or_path: str) -> str:
+    """A local folder, or a model name found in the local Hugging Face cache; else one clear error (no download)."""
+    p = Path(name_or_path).expanduser()
+    if p.is_dir():
+        return str(p)
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(name_or_path, local_files_only=True)
+    except Exception:
+        raise UmeError(f"audio encoder 'hf-audio:{name_or_path}' not found: no folder {p} and no such model in the "
+                       "local Hugging Face cache (nothing is downloaded); where you have network run `python -c "
+                       f"\"from huggingface_hub import snapshot_download as s; print(s('{AST_NAME}'))\"` and pass "
+                       "the folder it prints as hf-audio:PATH") from None
+
+
+class HFAudio(nn.Module):
+    """A ``transformers`` audio encoder and its feature extractor from the local folder ``path``.
+
+    Takes waveforms (N, T) or (N, C, T) at ``sampling_rate`` Hz (float in [-1, 1] or int16), resamples them
+    (``torchaudio.functional.resample``) to the extractor's rate (16 kHz for AST) when the rates differ, runs the
+    extractor (AST: Kaldi log-mel filterbanks, padded or cut to its ``max_length`` frames, AudioSet mean/std; on
+    the CPU, without gradient to the waveform) and the model. Features: ``pooler_output`` where the model has one
+    (AST: the mean of its [CLS] and distillation tokens, what ``ASTForAudioClassification`` classifies; CLAP: the
+    projected audio embedding), else the mean of ``last_hidden_state`` over time (wav2vec2, HuBERT).
+
+    As :class:`umelib.models.text.HFText`, the features pass through a LayerNorm without learned scale
+    (``scale=True``): mean 0, unit variance per vector, so a linear head on them starts with logits of the same
+    size as a CNN head's (CLAP's unit-norm embeddings are ~0.04 per dimension) and logit averaging in late fusion
+    does not ignore them. The paper's audio encoder (ImageBind's, App. B.1.2) is in no package registry.
+    """
+
+    def __init__(self, path: str, sampling_rate: int = AUDIO_RATE, scale: bool = True) -> None:
+        super().__init__()
+        try:
+            from transformers import AutoFeatureExtractor, AutoModel
+            from transformers.utils import logging as hf_logging
+        except ImportError:
+            raise UmeError("hf-audio encoders need transformers: pip install transformers==5.24.0 "
+                           "(pip install -e '.[vl]')") from None
+        hf_logging.disable_progress_bar()
+        path = resolve_audio(path)
+        self.path, self.rate = path, int(sampling_rate)
+        self.extractor = AutoFeatureExtractor.from_pretrained(path, local_files_only=True)
+        self.model = AutoModel.from_pretrained(path, local_files_only=True)
+        self.target_rate = int(getattr(self.extractor, "sampling_rate", None) or self.rate)
+        cfg = self.model.config
+        self.projected = hasattr(self.model, "get_audio_features")  # CLAP: the audio tower + its projection
+        dim = getattr(cfg, "projection_dim", None) if self.projected else None
+        self.out_dim = int(dim or getattr(cfg, "hidden_size"))
+        self.norm = nn.LayerNorm(self.out_dim, elementwise_affine=False) if scale else nn.Identity()
+
+    def extract(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The feature extractor's inputs for waveforms ``x`` (N, T) at ``self.rate``, on the model's device."""
+        x = _mono(as_waveform(x), "an hf-audio encoder")
+        if self.rate != self.target_rate:
+            import torchaudio.functional as AF
+
+            x = AF.resample(x, self.rate, self.target_rate)
+        waves = list(x.detach().cpu().float().numpy())
+        enc = self.extractor(waves, sampling_rate=self.target_rate, return_tensors="pt")
+        p = next(self.model.parameters())
+        return {k: v.to(p.device, p.dtype if v.is_floating_point() else v.dtype) for k, v in enc.items()}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        enc = self.extract(x)
+        out = self.model.get_audio_features(**enc) if self.projected else self.model(**enc)
+        if isinstance(out, torch.Tensor):  # older transformers: get_audio_features returns the embedding
+            pooled = out
+        else:
+            pooled = getattr(out, "pooler_output", None)
+            if pooled is None:
+                pooled = out.last_hidden_state.mean(1)
+        return self.norm(pooled.float())
+
+
+# ------------------------------------------------------------------ registry factories
+
+def _wave_shape(shape: tuple[int, ...], family: str) -> None:
+    if not (len(shape) == 1 or (len(shape) == 2 and shape[0] <= 2)):
+        raise UmeError(f"'{family}' takes waveforms (sample shape (T,) or (C, T)), got {shape}")
+
+
+@register_encoder("audionet", "AudioNet (Tian & Xu 2021): 1-D CNN on raw waveforms (T,), 11,025 Hz, 512-d "
+                              "(App. B.1.1)")
+def audionet(shape: tuple[int, ...]) -> nn.Module:
+    _wave_shape(tuple(shape), "audionet")
+    return AudioNet()
+
+
+@register_encoder("frames", "frames:SPEC: an image encoder SPEC (resnet18, openclip:ViT-B-32@FILE, ...) on every "
+                            "frame of clips (F, C, H, W), features averaged over frames", needs_arg=True)
+def frames(shape: tuple[int, ...], arg: str) -> nn.Module:
+    shape = tuple(shape)
+    if len(shape) == 4:
+        frame = shape[1:]
+    elif len(shape) in (2, 3):
+        frame = shape
+    else:
+        raise UmeError(f"'frames:{arg}' takes clips of frames (F, C, H, W) or single images, got sample shape {shape}")
+    return FrameEncoder(make_encoder(arg, frame), frame)
+
+
+@register_encoder("hf-audio", f"hf-audio:PATH[@RATE]: a transformers audio encoder (AST, CLAP, wav2vec2) from local "
+                              f"files, waveforms at RATE Hz (default {AUDIO_RATE}), pooled", needs_arg=True)
+def hf_audio(shape: tuple[int, ...], arg: str) -> nn.Module:
+    _wave_shape(tuple(shape), "hf-audio")
+    path, _, rate = arg.rpartition("@")
+    if not (path and rate.isdigit()):
+        path, rate = arg, str(AUDIO_RATE)
+    return HFAudio(path, sampling_rate=int(rate))
