@@ -13,7 +13,7 @@ STAMP := $(if $(VENV),$(VENV),build)/.umelib-installed
 export UME_PROFILE ?= smoke
 export PYTHONHASHSEED := 0
 
-.PHONY: install data data-full book test bench strip clean device-prep
+.PHONY: install data data-full data-ave data-ks book test bench strip clean device-prep
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -31,6 +31,12 @@ data: install
 	$(PY) data_scripts/build_synthetic.py
 	$(PY) data_scripts/build_avmnist.py --variant small
 	$(PY) data_scripts/build_emoji.py
+
+# AVE / Kinetics-Sounds from local copies (nothing is downloaded): make data-ave AVE_DIR=... / data-ks KINETICS_DIR=...
+data-ave: install
+	$(PY) data_scripts/prepare_ave.py --root $(AVE_DIR) --out data/ave
+data-ks: install
+	$(PY) data_scripts/prepare_ks.py --root $(KINETICS_DIR) --out data/kinetics-sounds
 
 # The 55k/5k/10k offline AV-MNIST (about 10 minutes on 2 cores), for the full profile.
 data-full: data

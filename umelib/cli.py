@@ -87,11 +87,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .experiments.results import format_table
     from .experiments.suite import resolve_config, run
     from .files import save_json
-    from .models.encoders import parse_spec
+    from .models.encoders import check_weights
 
     settings = settings_from_args(args)
     for m, name in settings.get("encoders", {}).items():
-        parse_spec(name)
+        check_weights(name)  # the spec parses and its weights are on disk: fail before any data is read
     name = Path(args.dataset).stem if is_path(args.dataset) else args.dataset
     # own data trains to convergence unless a profile is asked for (here or by $UME_PROFILE)
     profile = args.profile or os.environ.get("UME_PROFILE") or ("full" if is_path(args.dataset) else "smoke")

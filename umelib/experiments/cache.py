@@ -44,7 +44,8 @@ class Cache:
         if self.root is None or any(not isinstance(e, (str, type(None))) for e in (encoders or {}).values()):
             return None
         present = hashlib.sha1(data.train.present.cpu().numpy().tobytes()).hexdigest()[:16]  # training-set missing
-        ident = (data.name, profile, seed, len(data.train), self.commit, present)
+        feats = {m: f.get("weights_sha256") for m, f in sorted(data.info.get("features", {}).items())}
+        ident = (data.name, profile, seed, len(data.train), self.commit, present, *([feats] if feats else []))
         return self.root / f"phase1-{key(*ident, dataclasses.asdict(cfg.phase1), cfg.encoders | dict(encoders or {}))}.pt"
 
     @staticmethod

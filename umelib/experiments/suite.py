@@ -128,7 +128,9 @@ def frozen_features(data: MultiModalData, cfg: RunConfig, encoders: Mapping[str,
     if not specs:
         return data, cfg
     shapes = data.input_shapes()
-    encs = {m: make_encoder(spec, shapes[m]) for m, spec in specs.items()}
+    with torch.random.fork_rng():  # a frozen from-scratch encoder gets fixed random weights, not the global state's
+        torch.manual_seed(0)
+        encs = {m: make_encoder(spec, shapes[m]) for m, spec in specs.items()}
     data = featurize(data, encs, feature_dir(), pick_device(device), tag="|".join(f"{m}={s}" for m, s in specs.items()))
     for m, spec in specs.items():
         data.info["features"][m]["spec"] = spec
@@ -194,7 +196,7 @@ def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: 
             rec = check_method(name.split("@")[0])
             ident = (name.split("@")[0], c.drop_p if rec.augment else None)
             jobs.append(_Job(seed, name, c, cache_key(data.name, profile, seed, ident, c.to_dict(), len(data.train),
-                                                      cache.commit, eta, etas)))
+                                                      cache.commit, eta, etas, *_encoders_key(encoders, data))))
     if concurrent is None:
         concurrent = _stack_by_default(dev, datas[seeds[0]], jobs[0].cfg if jobs else None, encoders, len(seeds))
     ctx = _Ctx(profile, dev, progress, cache, encoders, eta, plain({**overrides, **dict(settings or {})}),
@@ -224,6 +226,17 @@ def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: 
                 r["same_run_as"] = j.method
         out.extend(_per_eta(r))
     return out
+
+
+def _encoders_key(encoders: Mapping[str, Any] | None, data: MultiModalData) -> tuple:
+    """What the result cache must also key on: encoders passed as arguments (modules by their weights) and the
+    weights behind cached frozen features. Empty (keys unchanged) without them."""
+    from ..training.features import weights_digest
+
+    enc = {m: e if isinstance(e, (str, type(None))) else f"{type(e).__name__}:{weights_digest(e)}"
+           for m, e in sorted((encoders or {}).items())}
+    feats = {m: f.get("weights_sha256") for m, f in sorted(data.info.get("features", {}).items())}
+    return tuple(x for x in ({"encoders": enc} if enc else None, {"features": feats} if feats else None) if x)
 
 
 def _per_eta(r: dict) -> list[dict]:

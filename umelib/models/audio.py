@@ -17,18 +17,20 @@
   wav2vec2/HuBERT-style model. The paper's audio encoder (ImageBind's, App. B.1.2) is in no package registry;
   AST fine-tuned on AudioSet is the closest that ``transformers`` loads.
 
-The protocol's audio substitute is zeros: silence. Registering this module's factories (done at its import) needs
-:mod:`umelib.models.encoders` only; it is imported by ``umelib.models`` so that the names are always known.
+The protocol's audio substitute is zeros: silence. This module imports only :mod:`umelib.errors`; the registry
+(:mod:`umelib.models.encoders`) imports it lazily and registers :func:`audionet`, :func:`frames` (given
+``make_encoder`` to build the inner image encoder: this module never imports the registry, no cycle) and
+:func:`hf_audio`.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
 
 from ..errors import UmeError
-from .encoders import as_float, feature_dim, make_encoder, register_encoder
 
 AUDIO_RATE = 11025  # Hz of the waveforms in Tian & Xu's (and App. B.1.1's) setup
 AUDIO_LEN = 65535  # samples per clip in that setup
@@ -94,8 +96,11 @@ class FrameEncoder(nn.Module):
         self.backbone = backbone
         if hasattr(backbone, "out_dim"):
             self.out_dim = int(backbone.out_dim)
-        elif frame_shape is not None:
-            self.out_dim = feature_dim(backbone, tuple(frame_shape))
+        elif frame_shape is not None:  # measured with one pass over two black frames
+            was = backbone.training
+            with torch.no_grad():
+                self.out_dim = int(backbone.eval()(torch.zeros(2, *frame_shape)).reshape(2, -1).shape[1])
+            backbone.train(was)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 5:
@@ -181,23 +186,23 @@ class HFAudio(nn.Module):
         return self.norm(pooled.float())
 
 
-# ------------------------------------------------------------------ registry factories
+# ------------------------------------------------------------------ factories (registered in encoders.py)
 
 def _wave_shape(shape: tuple[int, ...], family: str) -> None:
     if not (len(shape) == 1 or (len(shape) == 2 and shape[0] <= 2)):
         raise UmeError(f"'{family}' takes waveforms (sample shape (T,) or (C, T)), got {shape}")
 
 
-@register_encoder("audionet", "AudioNet (Tian & Xu 2021): 1-D CNN on raw waveforms (T,), 11,025 Hz, 512-d "
-                              "(App. B.1.1)")
 def audionet(shape: tuple[int, ...]) -> nn.Module:
+    """``audionet``: :class:`AudioNet` for waveforms of sample shape (T,) or (C, T)."""
     _wave_shape(tuple(shape), "audionet")
     return AudioNet()
 
 
-@register_encoder("frames", "frames:SPEC: an image encoder SPEC (resnet18, openclip:ViT-B-32@FILE, ...) on every "
-                            "frame of clips (F, C, H, W), features averaged over frames", needs_arg=True)
-def frames(shape: tuple[int, ...], arg: str) -> nn.Module:
+def frames(shape: tuple[int, ...], arg: str, make: Callable[[str, tuple[int, ...]], nn.Module]) -> nn.Module:
+    """``frames:SPEC``: :class:`FrameEncoder` around ``make(SPEC, frame_shape)`` (the registry's ``make_encoder``)
+    for clips of sample shape (F, C, H, W), or single images (C, H, W) / (H, W). ``frozen:frames:SPEC`` freezes
+    (and lets the suite cache) the whole clip encoder."""
     shape = tuple(shape)
     if len(shape) == 4:
         frame = shape[1:]
@@ -205,14 +210,18 @@ def frames(shape: tuple[int, ...], arg: str) -> nn.Module:
         frame = shape
     else:
         raise UmeError(f"'frames:{arg}' takes clips of frames (F, C, H, W) or single images, got sample shape {shape}")
-    return FrameEncoder(make_encoder(arg, frame), frame)
+    return FrameEncoder(make(arg, frame), frame)
 
 
-@register_encoder("hf-audio", f"hf-audio:PATH[@RATE]: a transformers audio encoder (AST, CLAP, wav2vec2) from local "
-                              f"files, waveforms at RATE Hz (default {AUDIO_RATE}), pooled", needs_arg=True)
-def hf_audio(shape: tuple[int, ...], arg: str) -> nn.Module:
-    _wave_shape(tuple(shape), "hf-audio")
+def split_rate(arg: str) -> tuple[str, int]:
+    """``PATH[@RATE]`` -> (PATH, RATE in Hz; :data:`AUDIO_RATE` when absent)."""
     path, _, rate = arg.rpartition("@")
-    if not (path and rate.isdigit()):
-        path, rate = arg, str(AUDIO_RATE)
-    return HFAudio(path, sampling_rate=int(rate))
+    return (path, int(rate)) if path and rate.isdigit() else (arg, AUDIO_RATE)
+
+
+def hf_audio(shape: tuple[int, ...], arg: str) -> nn.Module:
+    """``hf-audio:PATH[@RATE]``: :class:`HFAudio` from the local folder (or cached model name) PATH, for waveforms
+    at RATE Hz."""
+    _wave_shape(tuple(shape), "hf-audio")
+    path, rate = split_rate(arg)
+    return HFAudio(path, sampling_rate=rate)

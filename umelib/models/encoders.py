@@ -226,6 +226,28 @@ def parse_spec(spec: str) -> tuple[bool, str, str]:
     return frozen, family, arg
 
 
+def check_weights(spec: str) -> None:
+    """Fail early, with the same one-line error as building it, when ``spec`` names weights that are not on disk
+    (a ``hf:`` folder, ``minilm``'s package, an ``openclip:``/``torchvision:`` weights file); builds nothing."""
+    from pathlib import Path
+
+    _, family, arg = parse_spec(spec)
+    if family == "minilm":
+        from .text import minilm_path
+
+        minilm_path()
+    elif family == "hf":
+        from .text import resolve_hf
+
+        resolve_hf(arg.rpartition("@")[0] if arg.endswith(("@cls", "@mean")) else arg)
+    elif family in ("openclip", "torchvision"):
+        arch, _, weights = arg.partition("@")
+        is_file = family == "torchvision" or "/" in weights or weights.endswith((".bin", ".pt", ".pth", ".safetensors"))
+        if weights and weights.lower() not in ("none", "random") and is_file and not Path(weights).expanduser().is_file():
+            raise UmeError(f"weights for '{spec}' not found: no file {weights}; pass an existing weights file "
+                           f"({family}:{arch}@/path/to/weights), or see `python -m umelib list`")
+
+
 def default_encoder_name(shape: tuple[int, ...]) -> str:
     """Pick by shape: vectors -> 'mlp', (H, W) or (C, H, W) -> 'lenet'."""
     return "mlp" if len(shape) <= 1 else "lenet"

@@ -85,8 +85,9 @@ class OpenCLIPImage(nn.Module):
                 raise UmeError(f"weights for '{spec}' are not in the local cache (nothing is downloaded); {hint}")
         try:
             model = open_clip.create_model(arch, pretrained=pretrained)
-        except Exception as e:  # a tag that is not cached: the hub refuses offline
-            raise UmeError(f"weights for '{spec}' could not be loaded offline ({type(e).__name__}); {hint}") from None
+        except Exception as e:  # a checkpoint that does not fit the architecture, or an unreadable file
+            why = (str(e).strip().splitlines() or [""])[0][:160]
+            raise UmeError(f"weights for '{spec}' could not be loaded ({type(e).__name__}: {why}); {hint}") from None
         self.visual = model.visual
         size = self.visual.image_size
         size = size[0] if isinstance(size, (tuple, list)) else int(size)

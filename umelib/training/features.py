@@ -62,7 +62,7 @@ def featurize(data: MultiModalData, encoders: Mapping[str, nn.Module], cache_dir
     and written to ``<cache_dir>/features-<key>.pt``. Timings and cache hits go to ``info["features"]``."""
     sha = data.sha256()
     info = dict(data.info)
-    log = dict(info.get("features", {}))
+    log = {m: dict(e) for m, e in info.get("features", {}).items()}
     splits: dict[str, Split | None] = {}
     for name, split in [("train", data.train), ("val", data.val), ("test", data.test)]:
         if split is None:
@@ -86,8 +86,10 @@ def featurize(data: MultiModalData, encoders: Mapping[str, nn.Module], cache_dir
                 if path is not None:
                     atomic_save({"x": feats, "fill": sub}, path)
             x[m], fill[m] = feats, sub
-            entry = log.setdefault(m, {"weights_sha256": digest, "dim": int(feats.shape[1]), "seconds": 0.0,
-                                       "cache_hits": 0, "computed": 0})
+            entry = log.get(m)
+            if entry is None or entry.get("weights_sha256") != digest:  # a new encoder on this modality
+                entry = log[m] = {"weights_sha256": digest, "dim": int(feats.shape[1]), "seconds": 0.0,
+                                  "cache_hits": 0, "computed": 0}
             entry["seconds"] = round(entry["seconds"] + time.perf_counter() - t0, 3)
             entry["cache_hits" if hit else "computed"] += 1
         splits[name] = Split(x, split.y, split.present, fill)

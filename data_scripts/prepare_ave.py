@@ -1,0 +1,123 @@
+"""Prepare AVE (Tian et al. 2018) from its published layout into memory-mapped arrays for umelib.
+
+    python data_scripts/prepare_ave.py --root AVE_DIR [--out data/ave] [--workers N] [--size 224]
+                                       [--frames 10] [--keep-clips]
+
+AVE_DIR is the unzipped release (AVE_Dataset/):
+
+    AVE_DIR/AVE/<VideoID>.mp4        4,143 ten-second YouTube clips
+    AVE_DIR/Annotations.txt          Category&VideoID&Quality&StartTime&EndTime (a header line)
+    AVE_DIR/trainSet.txt             the same row format: 3,339 rows
+    AVE_DIR/valSet.txt / testSet.txt 402 rows each
+
+Labels: the Category of a row; the classes are every category found in Annotations.txt and the three split
+files, sorted alphabetically (28 in the release), so label i is manifest["classes"][i]. The whole 10-s clip is
+used (StartTime/EndTime mark the event for localization; classification ignores them, as OGM-GE does). A header
+line (first field "Category") is skipped wherever it appears; a row with fewer than two fields is counted in the
+manifest's notes and left out; a VideoID listed twice in one split is kept once.
+
+Per clip (umelib.datasets.build.video): 10 frames at 1 fps, shorter side to --size then a centre crop, uint8;
+the audio as an 11,025 Hz mono waveform of 65,535 samples and its log spectrogram (1, 257, 256). A clip whose
+video is absent, unreadable, or without an audio stream is skipped, named and counted in <out>/manifest.json.
+Resumable: decoded clips are kept in <out>/clips/ until the final assembly, so an interrupted run resumes; a
+rerun on unchanged inputs does nothing. Then: `python -m umelib run --dataset ave --data-root OUT ...`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from umelib.datasets.build import video  # noqa: E402
+from umelib.datasets.registry import data_dir  # noqa: E402
+from umelib.errors import UmeError  # noqa: E402
+
+SPLIT_FILES = {"train": "trainSet.txt", "val": "valSet.txt", "test": "testSet.txt"}
+LISTED = {"train": 3339, "val": 402, "test": 402}  # the release's counts (the paper's App. B.1)
+HINT = ("pass --root the unzipped AVE release (the folder holding AVE/<VideoID>.mp4, Annotations.txt, trainSet.txt, "
+        "valSet.txt and testSet.txt)")
+
+
+def read_list(f: Path) -> tuple[list[tuple[str, str]], int]:
+    """The (category, video id) rows of an AVE list file, and how many malformed rows it has."""
+    try:
+        lines = f.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as e:
+        raise UmeError(f"cannot read {f} ({e.strerror}); {HINT}") from None
+    rows, bad = [], 0
+    for line in lines:
+        if not line.strip():
+            continue
+        parts = [p.strip() for p in line.split("&")]
+        if parts[0] == "Category":  # the header
+            continue
+        if len(parts) < 2 or not parts[0] or not parts[1]:
+            bad += 1
+            continue
+        rows.append((parts[0], parts[1]))
+    return rows, bad
+
+
+def read_rows(root: Path) -> tuple[list[video.Clip], list[str], dict]:
+    """The clips of the three splits, the sorted classes, and notes for the manifest."""
+    if not root.is_dir():
+        raise UmeError(f"AVE folder {root} not found; {HINT}")
+    videos = root / "AVE"
+    if not videos.is_dir():
+        raise UmeError(f"AVE video folder {videos} is missing; {HINT}")
+    lists, bad, dups = {}, Counter(), Counter()
+    for s, name in SPLIT_FILES.items():
+        f = root / name
+        if not f.is_file():
+            raise UmeError(f"AVE split file {f} is missing; {HINT}")
+        rows, bad[name] = read_list(f)
+        seen, kept = set(), []
+        for cat, vid in rows:
+            if vid in seen:
+                dups[name] += 1
+                continue
+            seen.add(vid)
+            kept.append((cat, vid))
+        lists[s] = kept
+    cats = {c for rows in lists.values() for c, _ in rows}
+    ann = root / "Annotations.txt"
+    if ann.is_file():
+        rows, bad["Annotations.txt"] = read_list(ann)
+        cats |= {c for c, _ in rows}
+    classes = sorted(cats)
+    clips = [video.Clip(s, vid, str(videos / f"{vid}.mp4"), cat) for s, rows in lists.items() for cat, vid in rows]
+    notes = {"listed": {s: len(r) for s, r in lists.items()}, "release_counts": LISTED,
+             "malformed_rows": dict(+bad), "duplicate_ids": dict(+dups),
+             "labels": "Category, classes sorted alphabetically", "validation": "the release's valSet.txt",
+             "annotations": "Annotations.txt found" if ann.is_file() else "Annotations.txt absent (classes from the "
+                                                                         "split files)"}
+    return clips, classes, notes
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--root", required=True, help="the unzipped AVE release (holding AVE/ and the list files)")
+    ap.add_argument("--out", default=None, help="output folder (default: data/ave, or $UME_DATA/ave)")
+    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="decoding processes")
+    ap.add_argument("--size", type=int, default=video.SIZE, help="frame side S in pixels (default 224)")
+    ap.add_argument("--frames", type=int, default=video.FRAMES, help="frames kept per clip at 1 fps (default 10)")
+    ap.add_argument("--keep-clips", action="store_true", help="keep the per-clip shards after assembly")
+    a = ap.parse_args(argv)
+    out = Path(a.out) if a.out else data_dir() / "ave"
+    try:
+        clips, classes, notes = read_rows(Path(a.root))
+        print(f"AVE: {len(classes)} classes; listed " + ", ".join(f"{s} {n}" for s, n in notes["listed"].items()))
+        video.prepare(clips, out, classes=classes, dataset="ave", workers=a.workers, size=a.size, frames=a.frames,
+                      keep_clips=a.keep_clips, source=str(Path(a.root).resolve()), notes=notes)
+    except UmeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
