@@ -15,7 +15,7 @@
 - :class:`HFAudio` (``hf-audio:PATH[@RATE]``): a ``transformers`` audio encoder with its feature extractor, from
   local files only: AST (``ASTModel``), CLAP (its audio tower and projection, ``get_audio_features``), or a
   wav2vec2/HuBERT-style model. The paper's audio encoder (ImageBind's, App. B.1.2) is in no package registry;
-  AST fine-tuned on AudioSet is the closest that ``transformers`` loads.
+  AST fine-tuned on AudioSet (like ImageBind's, a ViT on log-mel spectrograms) is a stand-in ``transformers`` loads.
 
 The protocol's audio substitute is zeros: silence. This module imports only :mod:`umelib.errors`; the registry
 (:mod:`umelib.models.encoders`) imports it lazily and registers :func:`audionet`, :func:`frames` (given

@@ -211,6 +211,30 @@ def torchvision_(shape: tuple[int, ...], arg: str) -> nn.Module:
     return TorchvisionImage(arch, weights or "none")
 
 
+@register_encoder("audionet", "AudioNet (Tian & Xu 2021): 1-D CNN on raw waveforms (T,), 11,025 Hz, 512-d "
+                              "(App. B.1.1)")
+def audionet(shape: tuple[int, ...]) -> nn.Module:
+    from .audio import audionet as build
+
+    return build(shape)
+
+
+@register_encoder("frames", "frames:SPEC: an image encoder SPEC (resnet18, openclip:ViT-B-32@FILE, ...) on every "
+                            "frame of clips (F, C, H, W), features averaged over the frames", needs_arg=True)
+def frames(shape: tuple[int, ...], arg: str) -> nn.Module:
+    from .audio import frames as build
+
+    return build(shape, arg, make_encoder)
+
+
+@register_encoder("hf-audio", "hf-audio:PATH[@RATE]: a transformers audio encoder (AST, CLAP, wav2vec2) from local "
+                              "files, waveforms at RATE Hz (default 11025), pooled", needs_arg=True)
+def hf_audio(shape: tuple[int, ...], arg: str) -> nn.Module:
+    from .audio import hf_audio as build
+
+    return build(shape, arg)
+
+
 def parse_spec(spec: str) -> tuple[bool, str, str]:
     """``(frozen, family, arg)`` of an encoder spec; one clear error for an unknown family or a missing arg."""
     frozen = spec.startswith("frozen:")
@@ -218,7 +242,7 @@ def parse_spec(spec: str) -> tuple[bool, str, str]:
     family, _, arg = rest.partition(":")
     if family not in ENCODERS:
         raise UmeError(f"unknown encoder '{spec}'; choose one of {', '.join(sorted(ENCODERS))} "
-                       "(FAMILY:ARG for hf, openclip, torchvision; frozen:SPEC freezes any of them)")
+                       "(FAMILY:ARG for hf, openclip, torchvision, frames, hf-audio; frozen:SPEC freezes any of them)")
     if family in NEEDS_ARG and not arg:
         raise UmeError(f"encoder '{spec}' needs an argument: {ENCODERS[family][1]}")
     if arg and family not in NEEDS_ARG:
@@ -228,7 +252,8 @@ def parse_spec(spec: str) -> tuple[bool, str, str]:
 
 def check_weights(spec: str) -> None:
     """Fail early, with the same one-line error as building it, when ``spec`` names weights that are not on disk
-    (a ``hf:`` folder, ``minilm``'s package, an ``openclip:``/``torchvision:`` weights file); builds nothing."""
+    (a ``hf:`` or ``hf-audio:`` folder, ``minilm``'s package, an ``openclip:``/``torchvision:`` weights file, the
+    image encoder of ``frames:SPEC``); builds nothing."""
     from pathlib import Path
 
     _, family, arg = parse_spec(spec)
@@ -240,6 +265,12 @@ def check_weights(spec: str) -> None:
         from .text import resolve_hf
 
         resolve_hf(arg.rpartition("@")[0] if arg.endswith(("@cls", "@mean")) else arg)
+    elif family == "hf-audio":
+        from .audio import resolve_audio, split_rate
+
+        resolve_audio(split_rate(arg)[0])
+    elif family == "frames":
+        check_weights(arg)
     elif family in ("openclip", "torchvision"):
         arch, _, weights = arg.partition("@")
         is_file = family == "torchvision" or "/" in weights or weights.endswith((".bin", ".pt", ".pth", ".safetensors"))

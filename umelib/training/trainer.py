@@ -36,7 +36,8 @@ def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractC
 def param_groups(model: nn.Module | Mapping[str, torch.Tensor], lr: float | Mapping[str, float]) -> list[dict]:
     """Optimizer groups from a model or a ``{name: parameter}`` dict: parameters under
     ``encoders.<m>``/``heads.<m>``/``aux.<m>`` get ``lr[m]``; everything else the mean rate. Frozen parameters
-    are left out."""
+    are left out. A dict must name every modality of the model (else :class:`UmeError`); rates for modalities
+    the model lacks are ignored (phase 1's uni-modal models get the run's whole dict)."""
     named = model.named_parameters() if isinstance(model, nn.Module) else model.items()
     if not isinstance(lr, Mapping):
         return [{"params": [p for _, p in named if p.requires_grad], "lr": float(lr)}]
@@ -45,8 +46,12 @@ def param_groups(model: nn.Module | Mapping[str, torch.Tensor], lr: float | Mapp
         if not p.requires_grad:
             continue
         parts = name.split(".")
-        key = parts[1] if len(parts) > 2 and parts[0] in ("encoders", "heads", "aux") and parts[1] in lr else "_other"
+        key = parts[1] if len(parts) > 2 and parts[0] in ("encoders", "heads", "aux") else "_other"
         groups.setdefault(key, []).append(p)
+    unnamed = sorted(k for k in groups if k != "_other" and k not in lr)
+    if unnamed:
+        raise UmeError(f"learning rates are given for {sorted(lr)} but not for the model's modalities {unnamed}; "
+                       "give every modality a rate, or one number for all")
     default = sum(lr.values()) / len(lr)
     return [{"params": ps, "lr": float(lr.get(k, default))} for k, ps in groups.items()]
 
