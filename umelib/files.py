@@ -57,3 +57,23 @@ def file_digest(path: str | Path, algo: str = "sha256") -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def build_is_current(path: str | Path, params: dict) -> bool:
+    """Whether a built file needs no rebuild: False when ``path`` is absent; True when ``manifest.json`` beside it
+    records these ``params`` and the file's size and sha256; else one :class:`UmeError` (a different or
+    unverifiable file is never replaced silently: the builders' ``--force`` does that)."""
+    path = Path(path)
+    if not path.exists():
+        return False
+    try:
+        old = json.loads((path.parent / "manifest.json").read_text())
+    except (OSError, ValueError):
+        old = None
+    if old is not None and old.get("params") == params:
+        rec = old.get("files", {}).get(path.name, {})
+        if rec.get("bytes") == path.stat().st_size and rec.get("sha256") == file_digest(path):
+            return True
+    why = ("has no readable manifest" if old is None else "was built with other settings"
+           if old.get("params") != params else "does not match the checksum in its manifest")
+    raise UmeError(f"{path} exists but {why}; rerun with --force to replace it (or choose another --out)")

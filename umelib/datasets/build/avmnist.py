@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ...errors import UmeError
-from ...files import atomic_write, file_digest
+from ...files import atomic_write, build_is_current, file_digest
 from ..avmnist import NPZ_NAME, SIZES
 from .audio import (DEFAULT_SNR_DB, SAMPLE_RATE, assemble_audio, noise_bank, read_wav, spectrogram_info,
                     trim_silence)
@@ -166,22 +166,12 @@ def _probe(x_train, y_train, x_test, y_test, epochs, seed, dev, max_size, width)
 def build_status(out: Path, params: dict, force: bool = False) -> bool:
     """True if ``out`` already holds a build of ``params`` whose checksum matches its manifest (nothing to do).
     False if a build is needed. Raises UmeError if a different or unverifiable file is there and not ``force``."""
-    npz, man = out / NPZ_NAME, out / "manifest.json"
-    if not npz.exists():
-        return False
     try:
-        old = json.loads(man.read_text())
-    except (OSError, ValueError):
-        old = None
-    if old is not None and old.get("params") == params:
-        rec = old.get("files", {}).get(NPZ_NAME, {})
-        if rec.get("bytes") == npz.stat().st_size and rec.get("sha256") == file_digest(npz):
-            return True
-    if force:
-        return False
-    why = ("has no readable manifest" if old is None else "was built with other settings"
-           if old.get("params") != params else "does not match the checksum in its manifest")
-    raise UmeError(f"{npz} exists but {why}; rerun with --force to replace it (or choose another --out)")
+        return build_is_current(out / NPZ_NAME, params)
+    except UmeError:
+        if force:
+            return False
+        raise
 
 
 def write_build(out: Path, arrays: dict[str, np.ndarray], manifest: dict) -> dict:

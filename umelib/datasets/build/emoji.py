@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import UmeError
-from ...files import atomic_write, file_digest
+from ...files import atomic_write, build_is_current, file_digest
 from ...texts import encode_texts
 from ..emoji import ATTRIBUTION, DESIGNS, IMAGE_SIZE, LICENCES, NPZ_NAME
 
@@ -206,20 +206,7 @@ def _params(pins: dict[str, str]) -> dict:
 def up_to_date(out: Path, params: dict, force: bool = False) -> bool:
     """True if ``out`` holds a build of ``params`` matching its manifest; False if one is needed (always with
     ``force``). A file that does not match is only replaced with ``force``."""
-    npz = out / NPZ_NAME
-    if force or not npz.exists():
-        return False
-    try:
-        old = json.loads((out / "manifest.json").read_text())
-    except (OSError, ValueError):
-        old = None
-    if old is not None and old.get("params") == params:
-        rec = old.get("files", {}).get(NPZ_NAME, {})
-        if rec.get("bytes") == npz.stat().st_size and rec.get("sha256") == file_digest(npz):
-            return True
-    why = ("has no readable manifest" if old is None else "was built with other settings"
-           if old.get("params") != params else "does not match the checksum in its manifest")
-    raise UmeError(f"{npz} exists but {why}; rerun with --force to replace it (or choose another --out)")
+    return False if force else build_is_current(out / NPZ_NAME, params)
 
 
 def build_emoji(out: str | Path, src: str | Path | None = None, force: bool = False,
