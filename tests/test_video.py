@@ -226,3 +226,31 @@ def test_decode_clip_spans_a_long_clip(tmp_path):
     red3, red10 = d3["frames"][:, 0, 8, 1].astype(int), d10["frames"][:, 0, 8, 1].astype(int)
     assert abs(red3[0] - 80) < 12 and abs(red3[1] - 200) < 12  # t = 1.67 s -> frame 4; t = 5 s -> frame 10
     assert (np.diff(red10[:6]) > 25).all()  # t = 0.5, 1.5, ... s -> frames 1, 3, 5, ...: +40 each
+
+
+def test_ave_smoke_training_runs_end_to_end(ave_out):
+    """Phase 1 (AudioNet on the waveform, ResNet-18 on the frames) and UME-MMA on the generated clips, through the
+    suite: a pipeline check of the whole chain (prepare -> load -> train -> protocol), not a result."""
+    pytest.importorskip("umelib.models.audio")
+    from umelib.experiments.suite import run
+
+    tiny = {"phase1.epochs": 1, "phase2.epochs": 1, "phase1.batch_size": 4, "phase2.batch_size": 4}
+    res = run("ave", ["unimodal", "ume-mma"], "smoke", seeds=0, settings=tiny, data_kw={"root": ave_out})
+    assert [r["method"] for r in res] == ["unimodal", "ume-mma"]
+    assert set(res[1]["metrics"]) == {"complete", "miss:audio", "miss:visual", "avg"}
+    assert all(0 <= v <= 100 for r in res for v in r["metrics"].values())
+    assert res[1]["provenance"]["config"]["encoders"] == {"audio": "audionet", "visual": "frames:resnet18"}
+
+
+def test_reproduce_ave_runs_the_table_set_on_a_prepared_folder(ave_out, tmp_path):
+    """`python -m umelib reproduce ave --data-root OUT` = Tables 1, 4, 5 from one call (here smoke, 1 epoch)."""
+    pytest.importorskip("umelib.models.audio")
+    from umelib.experiments.chapters import chapter_results, results_path
+
+    tiny = {"phase1.epochs": 1, "phase2.epochs": 1, "phase1.batch_size": 4, "phase2.batch_size": 4}
+    res = chapter_results("ave", "smoke", retrain=True, save=True, root=tmp_path, data_kw={"root": ave_out},
+                          settings=tiny)
+    methods = {r["method"] for r in res}
+    assert {"unimodal", "naive", "multitask", "missing-detection", "ume-mma", "only-aug", "only-pretrain",
+            "ume-mma-frozen", "frozen-heads", "ume-mma@p=0", "ume-mma@p=0.5"} <= methods
+    assert results_path("ave", "smoke", tmp_path).exists()

@@ -134,8 +134,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from .experiments.chapters import chapter_results, results_path
     from .experiments.results import format_table
 
+    kw = {"data_kw": {"root": args.data_root}} if args.data_root else {}
     res = chapter_results(args.chapter, args.profile, retrain=True, save=True, device=args.device,
-                          progress=not args.quiet)
+                          progress=not args.quiet, **kw)
     if "metrics" in res[0]:
         extra = {"Bayes optimum (MC)": res[0]["reference"]["bayes"]} if "reference" in res[0] else {}
         print(format_table(res, extra))
@@ -189,6 +190,7 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("reproduce", help="rerun a chapter's experiments and write results/<chapter>_<profile>.json")
     c.add_argument("chapter")
     c.add_argument("--profile", default="full")
+    c.add_argument("--data-root", default=None, metavar="DIR", help="for ave / kinetics-sounds: the prepared folder")
     c.add_argument("--device", default=None)
     c.add_argument("--quiet", action="store_true")
     c.set_defaults(fn=cmd_reproduce)
