@@ -132,9 +132,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from .experiments.chapters import chapter_results, results_path
+    from .models.encoders import check_weights
     from .experiments.results import format_table
 
-    kw = {"data_kw": {"root": args.data_root}} if args.data_root else {}
+    kw: dict[str, Any] = {"data_kw": {"root": args.data_root}} if args.data_root else {}
+    if args.encoder:
+        for spec in _encoders(args.encoder).values():
+            check_weights(spec)
+        kw["settings"] = {"encoders": _encoders(args.encoder)}
     res = chapter_results(args.chapter, args.profile, retrain=True, save=True, device=args.device,
                           progress=not args.quiet, **kw)
     if "metrics" in res[0]:
@@ -191,6 +196,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("chapter")
     c.add_argument("--profile", default="full")
     c.add_argument("--data-root", default=None, metavar="DIR", help="for ave / kinetics-sounds: the prepared folder")
+    c.add_argument("--encoder", action="append", default=[], metavar="MODALITY=SPEC",
+                   help="for ave-large / kinetics-sounds-large (Table 2): the large encoders")
     c.add_argument("--device", default=None)
     c.add_argument("--quiet", action="store_true")
     c.set_defaults(fn=cmd_reproduce)
