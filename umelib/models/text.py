@@ -9,9 +9,10 @@ zero substitute *is* the blank text ``""``, applied before any tokenization (pap
   [CLS]); ``max_length`` tokens (512 as in the paper's App. B.2).
 
 The pooled features of :class:`HFText` pass through a LayerNorm without learned scale (``scale=True``, the
-default): every feature vector gets mean 0 and unit variance over its dimensions. Sentence embeddings are
-otherwise small (all-MiniLM's are unit-norm: about 0.05 per dimension), so a linear head on them starts with
-logits far smaller than a CNN head's, and naive late fusion, which averages the logits, listens to the CNN.
+default): every feature vector gets mean 0 and unit variance over its dimensions. Late fusion averages logits,
+so a head's weight in the fused decision depends on the scale of its features; sentence embeddings come in
+whatever scale their model uses (all-MiniLM's are unit-norm: about 0.05 per dimension), and the LayerNorm makes
+that scale the same for every text encoder.
 """
 from __future__ import annotations
 
