@@ -210,7 +210,7 @@ def frozen_view(data: MultiModalData, pretrained: Mapping[str, LateFusion], cach
     """``data`` as features of the phase-1 encoders (substitutes as the features of the substitute, see
     :func:`umelib.training.features.featurize`), and the phase-1 heads on ``identity`` encoders: what a method
     with frozen encoders trains, at the cost of one encoder pass over the data."""
-    fdata = featurize(data, {m: pretrained[m].encoders[m] for m in data.modalities}, cache_dir, device, tag="phase1")
+    fdata = featurize(data, {m: pretrained[m].encoders[m] for m in data.modalities}, cache_dir, device)
     shapes = fdata.input_shapes()
     heads = {}
     for m in data.modalities:

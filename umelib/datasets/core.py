@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import torch
 
@@ -149,10 +149,18 @@ class MultiModalData:
         """The checksum of the data as loaded: ``info["sha256"]`` (a file's, e.g. from a build manifest) if set,
         else a digest of every array of every split (computed once, then kept in ``info``)."""
         if "sha256" not in self.info:
-            h = hashlib.sha256()
-            for name, split in self.splits():
-                for key, t in sorted(split.x.items()) + [("y", split.y), ("present", split.present)]:
-                    h.update(f"{name}/{key}:{tuple(t.shape)}:{t.dtype}".encode())
-                    h.update(t.detach().cpu().contiguous().numpy().tobytes())
-            self.info["sha256"] = h.hexdigest()
+            self.info["sha256"] = splits_digest(self.splits())
         return self.info["sha256"]
+
+
+def splits_digest(splits: Iterable[tuple[str, Split]], exclude: Iterable[str] = (), salt: str = "") -> str:
+    """sha256 over ``salt`` and every array of every ``(name, split)``: inputs (but the modalities in
+    ``exclude``), labels and presence, each with its name, shape and dtype."""
+    h = hashlib.sha256(salt.encode())
+    skip = set(exclude)
+    for name, split in splits:
+        items = sorted((k, v) for k, v in split.x.items() if k not in skip)
+        for key, t in items + [("y", split.y), ("present", split.present)]:
+            h.update(f"{name}/{key}:{tuple(t.shape)}:{t.dtype}".encode())
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()

@@ -24,7 +24,7 @@ import torch
 from ..errors import UmeError
 from ..files import atomic_write
 from ..texts import encode_texts
-from .core import Split
+from .core import Split, splits_digest
 from .npz import build_split, check_labels
 
 TRANSFORM = "pil-rgb/shorter-side-bicubic/center-crop/v1"
@@ -217,14 +217,5 @@ def light_digest(image_file: str | Path, splits: dict) -> str:
     """A sha256 of a dataset whose images live in the decode-once cache: the cache file's name (its key covers
     every source file's path, size and mtime, and the transform) and every other array of every split (text,
     labels, presence), so that ``MultiModalData.sha256`` does not read gigabytes of pixels."""
-    import hashlib
-
-    h = hashlib.sha256(Path(image_file).name.encode())
-    for name in ("train", "val", "test"):
-        s = splits.get(name)
-        if s is None:
-            continue
-        for key, t in sorted((k, v) for k, v in s.x.items() if k != "image") + [("y", s.y), ("present", s.present)]:
-            h.update(f"{name}/{key}:{tuple(t.shape)}:{t.dtype}".encode())
-            h.update(t.contiguous().numpy().tobytes())
-    return h.hexdigest()
+    return splits_digest([(n, splits[n]) for n in ("train", "val", "test") if splits.get(n) is not None],
+                         exclude=("image",), salt=Path(image_file).name)

@@ -16,6 +16,7 @@ from ..datasets.core import MultiModalData
 from ..files import atomic_save, load_json, save_json
 from ..methods import unimodal_model
 from ..models.fusion import LateFusion
+from ..training.features import feature_weights
 
 
 def key(*parts: Any) -> str:
@@ -44,7 +45,7 @@ class Cache:
         if self.root is None or any(not isinstance(e, (str, type(None))) for e in (encoders or {}).values()):
             return None
         present = hashlib.sha1(data.train.present.cpu().numpy().tobytes()).hexdigest()[:16]  # training-set missing
-        feats = {m: f.get("weights_sha256") for m, f in sorted(data.info.get("features", {}).items())}
+        feats = feature_weights(data)
         ident = (data.name, profile, seed, len(data.train), self.commit, present, *([feats] if feats else []))
         return self.root / f"phase1-{key(*ident, dataclasses.asdict(cfg.phase1), cfg.encoders | dict(encoders or {}))}.pt"
 

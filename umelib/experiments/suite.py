@@ -21,10 +21,11 @@ from ..datasets.registry import DATASETS, data_dir, load_dataset, seed_dependent
 from ..datasets.synthetic import bayes_reference
 from ..errors import UmeError
 from ..evaluate import evaluate, missing_mask
-from ..methods import (Recipe, check_method, frozen_view, identity_encoders, joint_split, make_loss, pretrain, run_method,
-                       setup_method, unimodal_metrics, unimodal_model, unimodal_split, val_scorer)
+from ..methods import (Recipe, check_method, frozen_view, identity_encoders, joint_split, make_loss, model_encoders,
+                       pretrain, run_method, setup_method, unimodal_metrics, unimodal_model, unimodal_split,
+                       val_scorer)
 from ..models.encoders import default_encoder_name, make_encoder
-from ..training.features import featurize
+from ..training.features import feature_weights, featurize, weights_digest
 from ..models.fusion import LateFusion
 from ..provenance import git_commit, provenance
 from ..training.multirun import MultiTrainer
@@ -131,7 +132,7 @@ def frozen_features(data: MultiModalData, cfg: RunConfig, encoders: Mapping[str,
     with torch.random.fork_rng():  # a frozen from-scratch encoder gets fixed random weights, not the global state's
         torch.manual_seed(0)
         encs = {m: make_encoder(spec, shapes[m]) for m, spec in specs.items()}
-    data = featurize(data, encs, feature_dir(), pick_device(device), tag="|".join(f"{m}={s}" for m, s in specs.items()))
+    data = featurize(data, encs, feature_dir(), pick_device(device))
     for m, spec in specs.items():
         data.info["features"][m]["spec"] = spec
     return data, cfg
@@ -231,11 +232,9 @@ def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: 
 def _encoders_key(encoders: Mapping[str, Any] | None, data: MultiModalData) -> tuple:
     """What the result cache must also key on: encoders passed as arguments (modules by their weights) and the
     weights behind cached frozen features. Empty (keys unchanged) without them."""
-    from ..training.features import weights_digest
-
     enc = {m: e if isinstance(e, (str, type(None))) else f"{type(e).__name__}:{weights_digest(e)}"
            for m, e in sorted((encoders or {}).items())}
-    feats = {m: f.get("weights_sha256") for m, f in sorted(data.info.get("features", {}).items())}
+    feats = feature_weights(data)
     return tuple(x for x in ({"encoders": enc} if enc else None, {"features": feats} if feats else None) if x)
 
 
@@ -391,8 +390,7 @@ def _stack_by_default(dev: torch.device, data: MultiModalData, cfg, encoders: Ma
     and get slower stacked."""
     if cfg is not None and (cfg.phase1.plateau or cfg.phase2.plateau):
         return False  # a rate cut on each run's own plateau needs one rate per run
-    names = dict(cfg.encoders if cfg else {}) | dict(encoders or {})
-    names = {m: "identity" if isinstance(e, str) and e.startswith("frozen:") else e for m, e in names.items()}
+    names = model_encoders(data, cfg, encoders) if cfg else dict(encoders or {})  # cached features: identity
     if any(not isinstance(e, str) or e not in VMAP_SAFE for e in names.values()):
         return False  # pre-trained and text encoders (tokenizers, EmbeddingBag) train one run at a time
     if dev.type == "cuda":

@@ -112,18 +112,16 @@ class FrameEncoder(nn.Module):
 
 def resolve_audio(name_or_path: str) -> str:
     """A local folder, or a model name found in the local Hugging Face cache; else one clear error (no download)."""
-    p = Path(name_or_path).expanduser()
-    if p.is_dir():
-        return str(p)
-    try:
-        from huggingface_hub import snapshot_download
+    from .text import local_model
 
-        return snapshot_download(name_or_path, local_files_only=True)
-    except Exception:
+    path = local_model(name_or_path)
+    if path is None:
+        p = Path(name_or_path).expanduser()
         raise UmeError(f"audio encoder 'hf-audio:{name_or_path}' not found: no folder {p} and no such model in the "
                        "local Hugging Face cache (nothing is downloaded); where you have network run `python -c "
                        f"\"from huggingface_hub import snapshot_download as s; print(s('{AST_NAME}'))\"` and pass "
-                       "the folder it prints as hf-audio:PATH") from None
+                       "the folder it prints as hf-audio:PATH")
+    return path
 
 
 class HFAudio(nn.Module):

@@ -82,19 +82,29 @@ def minilm_path() -> Path:
     return path
 
 
-def resolve_hf(name_or_path: str) -> str:
-    """A local folder, or a model name found in the local Hugging Face cache; else one clear error (no download)."""
-    if Path(name_or_path).expanduser().is_dir():
-        return str(Path(name_or_path).expanduser())
+def local_model(name_or_path: str) -> str | None:
+    """A local folder, or the folder of a model name in the local Hugging Face cache; None if neither (nothing is
+    ever downloaded)."""
+    p = Path(name_or_path).expanduser()
+    if p.is_dir():
+        return str(p)
     try:
         from huggingface_hub import snapshot_download
 
         return snapshot_download(name_or_path, local_files_only=True)
     except Exception:
+        return None
+
+
+def resolve_hf(name_or_path: str) -> str:
+    """:func:`local_model`, else one clear error naming what was looked for and how to get it."""
+    path = local_model(name_or_path)
+    if path is None:
         raise UmeError(f"text encoder weights 'hf:{name_or_path}' not found: no such folder and not in the local "
                        "Hugging Face cache (nothing is downloaded); where you have network run `python -c \"from "
                        f"huggingface_hub import snapshot_download as s; print(s('{name_or_path}'))\"` and pass that "
-                       "folder as hf:PATH") from None
+                       "folder as hf:PATH")
+    return path
 
 
 class HFText(nn.Module):

@@ -26,14 +26,24 @@ from ..training.augment import substitute_like
 from .trainer import autocast
 
 
+def _update(h, name: str, t: torch.Tensor) -> None:
+    """Feed a tensor's name, shape, dtype and bytes to the hash ``h``."""
+    h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+    if t.numel():
+        h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+
+
 def weights_digest(module: nn.Module) -> str:
     """sha256 over a module's class, parameter and buffer names, shapes and values."""
     h = hashlib.sha256(type(module).__name__.encode())
     for name, t in sorted(module.state_dict().items()):
-        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
-        h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes()
-                 if t.numel() else b"")
+        _update(h, name, t)
     return h.hexdigest()
+
+
+def feature_weights(data: MultiModalData) -> dict[str, str]:
+    """Modality -> the sha256 of the frozen encoder whose features the modality holds (empty: none)."""
+    return {m: f.get("weights_sha256") for m, f in sorted(data.info.get("features", {}).items())}
 
 
 @torch.no_grad()
@@ -56,11 +66,12 @@ def encode(encoder: nn.Module, x: torch.Tensor, device: torch.device | str = "cp
 
 
 def featurize(data: MultiModalData, encoders: Mapping[str, nn.Module], cache_dir: str | Path | None = None,
-              device: torch.device | str = "cpu", tag: str = "") -> MultiModalData:
+              device: torch.device | str = "cpu") -> MultiModalData:
     """A copy of ``data`` whose modalities in ``encoders`` hold the (frozen) encoders' features, every split,
     and whose ``fill`` holds the features of each one's substitute. With ``cache_dir``, features are read from
-    and written to ``<cache_dir>/features-<key>.pt``. Timings and cache hits go to ``info["features"]``."""
-    sha = data.sha256()
+    and written to ``<cache_dir>/features-<key>.pt``, the key a digest of the encoder's weights, the inputs and the
+    substitute (features depend on nothing else). Timings and cache hits go to ``info["features"]``."""
+    digests = {m: weights_digest(enc) for m, enc in encoders.items()}  # once per encoder, not per split
     info = dict(data.info)
     log = {m: dict(e) for m, e in info.get("features", {}).items()}
     splits: dict[str, Split | None] = {}
@@ -72,9 +83,11 @@ def featurize(data: MultiModalData, encoders: Mapping[str, nn.Module], cache_dir
         for m, enc in encoders.items():
             t0 = time.perf_counter()
             sub_in = substitute_like(split.x[m][:1], split.fill.get(m, 0.0))
-            digest = weights_digest(enc)
-            key = hashlib.sha256(f"{tag}|{m}|{digest}|{sha}|{name}|{len(split)}|"
-                                 f"{_tensor_digest(split.x[m])}|{_tensor_digest(sub_in)}".encode()).hexdigest()[:24]
+            digest = digests[m]
+            h = hashlib.sha256(digest.encode())
+            _update(h, "x", split.x[m])
+            _update(h, "substitute", sub_in)
+            key = h.hexdigest()[:24]
             path = Path(cache_dir) / f"features-{key}.pt" if cache_dir else None
             if path is not None and path.exists():
                 saved = torch.load(path, map_location="cpu", weights_only=True)
@@ -96,8 +109,3 @@ def featurize(data: MultiModalData, encoders: Mapping[str, nn.Module], cache_dir
     info["features"] = log
     return MultiModalData(data.name, splits["train"], splits["test"], data.num_classes, splits["val"], data.task, info)
 
-
-def _tensor_digest(t: torch.Tensor) -> str:
-    """A sha256 of a tensor's bytes (cheap next to an encoder pass)."""
-    a = t.detach().cpu().contiguous()
-    return hashlib.sha256(f"{tuple(a.shape)}{a.dtype}".encode() + a.view(-1).view(torch.uint8).numpy().tobytes()).hexdigest()
