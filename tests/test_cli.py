@@ -112,7 +112,10 @@ def test_bad_npz(tmp_path, name, changes, message):
     (("--dataset", "/no/such/file.npz"), "file not found"),
     (("--dataset", "synthetic", "--drop-p", "0.8"), "sum to <= 1"),
     (("--dataset", "synthetic", "--eta", "2"), "--eta must lie in [0, 1]"),
-], ids=["dataset", "method", "encoder", "encoder-syntax", "encoder-modality", "profile", "missing-file", "drop-p", "eta"])
+    (("--dataset", "synthetic", "--data-opt", "frames=all"), "dataset 'synthetic' has no option frames"),
+    (("--dataset", "synthetic", "--data-opt", "frames"), "--data-opt takes KEY=VALUE"),
+], ids=["dataset", "method", "encoder", "encoder-syntax", "encoder-modality", "profile", "missing-file", "drop-p", "eta",
+        "data-opt", "data-opt-syntax"])
 def test_bad_names(args, message):
     r = cli("run", *args, "--quiet")
     assert r.returncode == 2, r.stderr

@@ -242,30 +242,91 @@ def test_ave_smoke_training_runs_end_to_end(ave_out):
     assert res[1]["provenance"]["config"]["encoders"] == {"audio": "audionet", "visual": "frames:resnet18"}
 
 
-def test_reproduce_ave_runs_the_table_set_on_a_prepared_folder(ave_out, tmp_path):
-    """`python -m umelib reproduce ave --data-root OUT` = Tables 1, 4, 5 from one call (here smoke, 1 epoch)."""
+def test_reproduce_ave_runs_every_table_in_one_command(ave_out, tmp_path):
+    """`python -m umelib reproduce ave --data-root OUT [--encoder ...]`: Tables 1 and 4 (CNN: AudioNet + ResNet-18
+    on 3 random frames) and, with both large encoders given, Tables 2, 4 (ViT) and 5 under App. B.1.2, from one
+    call (here smoke, 1 epoch, small stand-ins for the large encoders)."""
     pytest.importorskip("umelib.models.audio")
-    from umelib.experiments.chapters import chapter_results, results_path
+    from umelib.experiments.chapters import VIDEO_CNN, chapter_results, results_path
 
     tiny = {"phase1.epochs": 1, "phase2.epochs": 1, "phase1.batch_size": 4, "phase2.batch_size": 4}
+    enc = {"visual": "frames:3,1:lenet", "audio": "audionet"}
     res = chapter_results("ave", "smoke", retrain=True, save=True, root=tmp_path, data_kw={"root": ave_out},
-                          settings=tiny)
-    methods = {r["method"] for r in res}
-    assert {"unimodal", "naive", "multitask", "missing-detection", "ume-mma", "only-aug", "only-pretrain",
-            "ume-mma-frozen", "frozen-heads", "ume-mma@p=0", "ume-mma@p=0.5"} <= methods
-    assert results_path("ave", "smoke", tmp_path).exists()
-
-
-def test_table2_runs_app_b12_settings_with_the_given_encoders(ave_out, tmp_path):
-    """`reproduce ave-large`: Table 1's methods under AdamW 1e-5 with the encoders given; refused without them."""
-    pytest.importorskip("umelib.models.audio")
-    from umelib.experiments.chapters import chapter_results
-
-    with pytest.raises(UmeError, match="Table 2 needs both large encoders"):
-        chapter_results("ave-large", "smoke", retrain=True, root=tmp_path, data_kw={"root": ave_out})
-    enc = {"visual": "frames:lenet", "audio": "audionet"}  # small stand-ins: the schedule is what is checked
-    tiny = {"phase1.epochs": 1, "phase2.epochs": 1, "phase1.batch_size": 4, "phase2.batch_size": 4, "encoders": enc}
-    res = chapter_results("ave-large", "smoke", retrain=True, root=tmp_path, data_kw={"root": ave_out}, settings=tiny)
-    cfg = res[0]["provenance"]["config"]
+                          settings={**tiny, "encoders": enc})
+    cnn = [r for r in res if r["encoders"] == "CNN"]
+    large = [r for r in res if r["encoders"] == "large"]
+    assert {r["method"] for r in cnn} == {"unimodal", "naive", "multitask", "missing-detection", "ume-mma", "only-aug",
+                                         "only-pretrain", "ume-mma-frozen", "frozen-heads"}
+    assert cnn[0]["provenance"]["config"]["encoders"] == VIDEO_CNN
+    assert cnn[0]["provenance"]["config"]["phase1"]["optimizer"] == "sgd"
+    assert {r["method"] for r in large} == {"unimodal", "naive", "multitask", "ume-mma", "only-aug", "only-pretrain",
+                                           "ume-mma-frozen", "frozen-heads", "ume-mma@p=0", "ume-mma@p=0.5"}
+    cfg = large[0]["provenance"]["config"]
     assert cfg["phase1"]["optimizer"] == "adamw" and cfg["phase2"]["lr"] == 1e-5 and cfg["encoders"] == enc
-    assert {r["method"] for r in res} == {"unimodal", "naive", "multitask", "missing-detection", "ume-mma"}
+    assert results_path("ave", "smoke", tmp_path).exists()
+    # ave-large: the large part alone, from the cache; refused without both encoders
+    again = chapter_results("ave-large", "smoke", retrain=True, root=tmp_path, data_kw={"root": ave_out},
+                            settings={**tiny, "encoders": enc})
+    assert [r["metrics"] for r in again] == [r["metrics"] for r in large]
+    with pytest.raises(UmeError, match="need both encoders"):
+        chapter_results("ave-large", "smoke", retrain=True, root=tmp_path, data_kw={"root": ave_out},
+                        settings={"encoders": {"visual": "frames:lenet"}})
+
+
+def test_frame_encoder_draws_random_frames_in_training_and_the_middle_one_at_test():
+    """frames:3,1:SPEC: 3 distinct frames per clip, in time order, drawn anew at each training step; the middle
+    frame at test; clips with fewer frames use all of theirs."""
+    from umelib.models.encoders import check_weights, make_encoder
+
+    enc = make_encoder("frames:3,1:mlp", (10, 1, 1, 1))
+    clips = torch.arange(10.0).repeat(64, 1).reshape(64, 10, 1, 1, 1)
+    enc.train()
+    a, b = enc.pick(clips).flatten(1), enc.pick(clips).flatten(1)
+    assert a.shape == (64, 3) and (a.diff(dim=1) > 0).all()  # distinct, sorted
+    assert not torch.equal(a, b) and len({tuple(r.tolist()) for r in a}) > 20  # anew per step, per clip
+    assert set(a.unique().tolist()) == set(range(10))
+    enc.eval()
+    assert enc.pick(clips).flatten(1).unique().tolist() == [4.0]  # stored 10 -> frame 4 (t = 4.5 s)
+    assert make_encoder("frames:3,1:mlp", (2, 1, 1, 1)).train().pick(clips[:, :2]).shape[1] == 2
+    assert enc(clips).shape == (64, enc.out_dim)
+    check_weights("frames:3,1:resnet18")
+    with pytest.raises(UmeError, match="weights for"):
+        check_weights("frames:3,1:torchvision:resnet18@/nonexistent.pth")
+
+
+def test_loader_all_frames(ave_out):
+    from umelib.datasets import load_dataset
+
+    d = load_dataset("ave", root=ave_out, frames="all")
+    assert d.input_shapes()["visual"][0] == int(json.loads((ave_out / "manifest.json").read_text())["settings"]["frames"])
+    assert "every stored frame" in d.info["visual"]
+    with pytest.raises(UmeError, match="or be 'all'"):
+        load_dataset("ave", root=ave_out, frames="some")
+
+
+def _rec(method: str, seed: int, part: str, base: float, **extra) -> dict:
+    m = {"complete": base + 10, "miss:audio": base + 5, "miss:visual": base - 20}
+    m["avg"] = sum(m.values()) / 3
+    return {"method": method, "seed": seed, "encoders": part, "metrics": m, **extra}
+
+
+def test_video_tables_put_ours_beside_the_papers_and_fall_back_to_the_papers_alone():
+    from umelib.experiments.avtables import video_tables
+
+    paper_only = video_tables([], "ave")
+    assert set(paper_only) == {"Table 1 (CNN encoders)", "Table 2 (large encoders)", "Table 4 (ablations)",
+                               "Table 5 (drop probability, large encoders)"}
+    assert paper_only["Table 1 (CNN encoders)"].loc["UME-MMA (ours)", "Avg"] == 62.75
+    assert "Table 5 (drop probability, large encoders)" not in video_tables([], "kinetics-sounds")
+    recs = [_rec(m, s, "CNN", 50 + s) for m in ("unimodal", "naive", "ume-mma", "only-aug") for s in (0, 1, 2)]
+    recs += [_rec("ume-mma", s, "large", 80) for s in (0, 1)]
+    recs += [_rec(f"ume-mma@p={p:g}", s, "large", 70 + 10 * p, sweep={"drop_p": p}) for p in (0.0, 0.5) for s in (0, 1)]
+    t = video_tables(recs, "ave")
+    t1 = t["Table 1 (CNN encoders)"]
+    assert t1.loc["ours: ume-mma", "Miss-V"] == "31.00 ± 1.00" and t1.loc["paper: UME-MMA (ours)", "Miss-V"] == "36.32"
+    assert "ours: ume-mma" in t["Table 2 (large encoders)"].index
+    t4 = t["Table 4 (ablations)"]
+    assert t4.loc["Only Missing-Aug", "ours, CNN encoders"] == "31.0 / 56.0"
+    assert t4.loc["UME-MMA", "paper, ViT encoders"] == "86.9 / 88.1"
+    t5 = t["Table 5 (drop probability, large encoders)"]
+    assert t5.loc["ours: Complete", "p=0.5"] == 85.0 and t5.loc["ours: Complete", "p=0.3"] == "/"

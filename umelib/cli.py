@@ -33,6 +33,17 @@ def _fractions(pairs: list[str]) -> dict[str, float]:
     return out
 
 
+def _data_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--data-root`` and ``--data-opt KEY=VALUE`` as the dataset loader's keyword arguments (numbers parsed)."""
+    out: dict[str, Any] = {"root": args.data_root} if args.data_root else {}
+    for p in args.data_opt:
+        k, eq, v = p.partition("=")
+        if not k or not eq:
+            raise UmeError(f"--data-opt takes KEY=VALUE (e.g. --data-opt frames=all), got '{p}'")
+        out[k] = int(v) if v.lstrip("-").isdigit() else v
+    return out
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from .datasets import DATASETS
     from .methods import METHODS
@@ -103,7 +114,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     if args.out and Path(args.out).exists() and not args.overwrite:
         raise UmeError(f"{args.out} exists; choose another --out or pass --overwrite to replace it")
-    data_kw = {"root": args.data_root} if args.data_root else {}
+    data_kw = _data_options(args)
     if args.etas:
         from .experiments.suite import run_suite
 
@@ -135,7 +146,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from .models.encoders import check_weights
     from .experiments.results import format_table
 
-    kw: dict[str, Any] = {"data_kw": {"root": args.data_root}} if args.data_root else {}
+    data_kw = _data_options(args)
+    kw: dict[str, Any] = {"data_kw": data_kw} if data_kw else {}
     if args.encoder:
         for spec in _encoders(args.encoder).values():
             check_weights(spec)
@@ -165,6 +177,8 @@ def parser() -> argparse.ArgumentParser:
                    "and smoke for a named dataset")
     r.add_argument("--data-root", default=None, metavar="DIR", help="where a public dataset lies in its release layout "
                    "(mmimdb, food101); default $UME_DATA/<name>")
+    r.add_argument("--data-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the dataset's loader, e.g. frames=all (ave), label=subcategory (emoji)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--out", default=None, help="write the result JSON here (refuses to overwrite)")
     r.add_argument("--overwrite", action="store_true", help="allow --out to replace an existing file")
@@ -196,8 +210,11 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("chapter")
     c.add_argument("--profile", default="full")
     c.add_argument("--data-root", default=None, metavar="DIR", help="for ave / kinetics-sounds: the prepared folder")
+    c.add_argument("--data-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the dataset's loader (e.g. frames=3 for ave / kinetics-sounds)")
     c.add_argument("--encoder", action="append", default=[], metavar="MODALITY=SPEC",
-                   help="for ave-large / kinetics-sounds-large (Table 2): the large encoders")
+                   help="for ave / kinetics-sounds (adds Tables 2, 4 ViT, 5) and ave-large / kinetics-sounds-large: "
+                        "the large encoders")
     c.add_argument("--device", default=None)
     c.add_argument("--quiet", action="store_true")
     c.set_defaults(fn=cmd_reproduce)

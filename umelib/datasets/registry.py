@@ -5,6 +5,8 @@ the task, the default encoder per modality, the headline metric, and whether the
 (the suite loads a seed-independent dataset once, not once per seed)."""
 from __future__ import annotations
 
+import inspect
+
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,7 +75,20 @@ def load_dataset(name_or_path: str, seed: int = 0, **kw) -> MultiModalData:
     """A registered dataset by name, or an .npz file by path."""
     if is_path(name_or_path):
         return load_npz(name_or_path)
-    return dataset_entry(name_or_path).loader(seed=seed, **kw)
+    loader = dataset_entry(name_or_path).loader
+    params = inspect.signature(loader).parameters
+    known = [k for k, p in params.items() if k != "seed" and p.kind is not p.VAR_KEYWORD]
+    unknown = sorted(set(kw) - set(params))
+    bad = lambda names: UmeError(f"dataset '{name_or_path}' has no option {', '.join(names)}; its options: "
+                                 f"{', '.join(known) or 'none named'}")
+    if unknown and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        raise bad(unknown)
+    try:
+        return loader(seed=seed, **kw)
+    except TypeError as e:  # an option a **kw loader passes on and its callee does not take
+        if unknown and "unexpected keyword argument" in str(e):
+            raise bad(unknown) from None
+        raise
 
 
 def seed_dependent(name_or_path: str) -> bool:

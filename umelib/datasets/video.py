@@ -12,9 +12,11 @@ Here ``root`` (``--data-root`` on the CLI) is that *prepared* folder (default ``
 - **visual**: ``uint8`` (N, frames, 3, S, S), memory-mapped, S = the prepared size (224 by default). Each clip
   stores F frames at 1 fps (t = k + 0.5 s, F = 10 by default); ``frames`` = k picks k evenly spaced ones, the
   same for every clip and split: the strided slice of :func:`frame_indices` (F = 10: k = 1 -> frame 4, t = 4.5 s,
-  the middle one; k = 3 -> frames 1, 4, 7, t = 1.5, 4.5, 7.5 s). A :class:`Split` is a static tensor, so the
-  random choice of frames per epoch of OGM-GE's training loader is *not* done; neither is its random crop or
-  flip (augmentation belongs to training). A strided slice keeps the array memory-mapped (no copy).
+  the middle one; k = 3 -> frames 1, 4, 7, t = 1.5, 4.5, 7.5 s); ``frames="all"`` keeps every stored frame, for
+  the random frames per training step of App. B.1.2 (OGM-GE's loader): the encoder draws them,
+  ``frames:3,1:SPEC`` (3 random frames per clip at every training step, the middle one at test; see
+  :class:`umelib.models.audio.FrameEncoder`), since a :class:`Split` is a static tensor. OGM-GE's random crop and
+  flip are not done. A strided slice keeps the array memory-mapped (no copy).
 - **audio**: ``"waveform"``: float32 (N, 65535), 11,025 Hz mono in [-1, 1], for AudioNet (Tian & Xu 2021, the
   registered default encoder); ``"spectrogram"``: float32 (N, 1, 257, 256), log |STFT| in [-1, 1], for 2-D
   audio encoders (pass one, e.g. ``--encoder audio=resnet18``). Both memory-mapped.
@@ -50,10 +52,15 @@ KS_HINT = ("run `python data_scripts/prepare_ks.py --root KINETICS_DIR --out {ro
            "wrote")
 
 
-def frame_indices(stored: int, k: int) -> slice:
-    """The ``k`` evenly spaced frames of ``stored``, centred, as a slice (step ``stored // k``)."""
-    if not 1 <= k <= stored:
-        raise UmeError(f"frames must lie in 1..{stored} (the frames stored per clip), got {k}")
+def frame_indices(stored: int, k: int | str) -> slice:
+    """The ``k`` evenly spaced frames of ``stored``, centred, as a slice (step ``stored // k``); ``"all"``: every
+    stored frame."""
+    if k == "all":
+        return slice(0, stored, 1)
+    if isinstance(k, str) and k.isdigit():
+        k = int(k)
+    if not isinstance(k, int) or not 1 <= k <= stored:
+        raise UmeError(f"frames must lie in 1..{stored} (the frames stored per clip) or be 'all', got {k!r}")
     step = stored // k
     start = (stored - 1 - step * (k - 1)) // 2
     return slice(start, start + step * (k - 1) + 1, step)
@@ -91,14 +98,14 @@ def _spread(n: int, limit: int | None) -> np.ndarray | None:
     return np.unique(np.linspace(0, n - 1, limit).round().astype(np.int64))
 
 
-def load_prepared(name: str, root: Path, hint: str, audio: str = "waveform", frames: int = 1,
+def load_prepared(name: str, root: Path, hint: str, audio: str = "waveform", frames: int | str = 1,
                   limit: int | None = None) -> MultiModalData:
     """A prepared audio-visual dataset (see the module doc) as :class:`MultiModalData`."""
     if audio not in AUDIO:
         raise UmeError(f"audio must be one of {', '.join(AUDIO)}, got '{audio}'")
     m = _manifest(root, name, hint)
     classes, stored = list(m["classes"]), int(m["settings"]["frames"])
-    pick = frame_indices(stored, int(frames))
+    pick = frame_indices(stored, frames)
     splits: dict[str, Split] = {}
     for s in ("train", "val", "test"):
         if s not in m["splits"]:
@@ -133,8 +140,9 @@ def load_prepared(name: str, root: Path, hint: str, audio: str = "waveform", fra
     size = m["settings"].get("size")
     val_note = (m.get("notes") or {}).get("validation", "the release's split")
     info = {"source": str(root), "sha256": h.hexdigest(), "classes": classes,
-            "visual": f"uint8 (N, {frames}, 3, {size}, {size}): frames at t = {times} s of {stored} stored at 1 fps "
-                      "(fixed, evenly spaced; no random frame sampling per epoch)",
+            "visual": f"uint8 (N, {len(times)}, 3, {size}, {size}): frames at t = {times} s of {stored} stored at 1 fps "
+                      + ("(every stored frame: an encoder frames:K,T:SPEC draws K at random per training step)"
+                         if frames == "all" else "(fixed, evenly spaced)"),
             "audio": audio + (" float32 (N, 65535), 11,025 Hz mono in [-1, 1]" if audio == "waveform"
                               else " float32 (N, 1, 257, 256), log |STFT| (n_fft 512, hop 256) in [-1, 1]"),
             "skipped": dict(m.get("skipped_counts", {})), "prepared": m.get("created"),
@@ -145,10 +153,10 @@ def load_prepared(name: str, root: Path, hint: str, audio: str = "waveform", fra
 
 @register_dataset("ave", "AVE (Tian et al. 2018): 10-s YouTube clips of 28 audio-visual events, audio + video frames",
                   build="python data_scripts/prepare_ave.py --root AVE_DIR --out data/ave", encoders=ENCODERS)
-def ave(seed: int = 0, root: str | Path | None = None, audio: str = "waveform", frames: int = 1,
+def ave(seed: int = 0, root: str | Path | None = None, audio: str = "waveform", frames: int | str = 1,
         limit: int | None = None) -> MultiModalData:
     """AVE prepared by ``data_scripts/prepare_ave.py`` in ``root`` (default ``data_dir() / "ave"``): modalities
-    ``audio`` (``audio`` = "waveform" or "spectrogram") and ``visual`` (``frames`` per clip); the release's
+    ``audio`` (``audio`` = "waveform" or "spectrogram") and ``visual`` (``frames`` per clip, or ``"all"``); the release's
     train / val / test split. ``limit``: at most that many clips per split (evenly spaced; copied into memory).
     The data do not depend on ``seed``."""
     r = Path(root) if root is not None else data_dir() / "ave"
@@ -158,7 +166,7 @@ def ave(seed: int = 0, root: str | Path | None = None, audio: str = "waveform", 
 @register_dataset("kinetics-sounds", "Kinetics-Sounds (Arandjelovic & Zisserman 2017): Kinetics-400 clips of "
                   "audible actions, audio + video frames", build="python data_scripts/prepare_ks.py --root "
                   "KINETICS_DIR --out data/kinetics-sounds", encoders=ENCODERS)
-def kinetics_sounds(seed: int = 0, root: str | Path | None = None, audio: str = "waveform", frames: int = 1,
+def kinetics_sounds(seed: int = 0, root: str | Path | None = None, audio: str = "waveform", frames: int | str = 1,
                     limit: int | None = None) -> MultiModalData:
     """Kinetics-Sounds prepared by ``data_scripts/prepare_ks.py`` in ``root`` (default
     ``data_dir() / "kinetics-sounds"``): as :func:`ave`; test = Kinetics' validation split, validation = a

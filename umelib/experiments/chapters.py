@@ -68,35 +68,62 @@ def _emoji_train_missing(profile: str, **kw: Any) -> list[dict]:
     return out
 
 
-def _video(dataset: str):
-    """Tables 1, 4 and 5 on a prepared AVE / Kinetics-Sounds folder (``data_kw={"root": OUT}``) with the CNN
-    encoders (AudioNet + ResNet-18 on frames): 3 seeds, phase 1 shared, pieces cached in ``runs/cache``."""
-    def runner(profile: str, data_kw: dict | None = None, **kw: Any) -> list[dict]:
-        from .suite import DROP_PS, run_suite
-
-        return run_suite(dataset, profile, _seeds(profile)[:3], drop_ps=DROP_PS if profile == "full" else [0.0, 0.5],
-                         data_kw=data_kw, cache_dir=ROOT / "runs" / "cache", **kw)
-    return runner
-
-
+# The clip settings of the video tables: every stored frame loaded; the visual encoder draws 3 at random per clip at
+# every training step and takes the middle one at test (App. B.1.2, after OGM-GE; used for the CNNs too).
+VIDEO_DATA = {"frames": "all"}
+VIDEO_CNN = {"audio": "audionet", "visual": "frames:3,1:resnet18"}
 # Table 2 / App. B.1.2: large pre-trained encoders, a linear head each, AdamW 1e-5 for 10 epochs in both phases.
 TABLE2_SETTINGS = {f"{ph}.{k}": v for ph in ("phase1", "phase2")
                    for k, v in {"optimizer": "adamw", "lr": 1e-5, "epochs": 10, "step_every": None}.items()}
+TABLE2_METHODS = ["unimodal", "naive", "multitask", "ume-mma"]
+LARGE_HINT = ("--encoder visual=frames:3,1:openclip:ViT-B-16@FILE --encoder audio=hf-audio:PATH (weights from local "
+              "files; see python -m umelib list)")
+
+
+def _video_tables(dataset: str, profile: str, data_kw: dict | None, settings: dict | None, cnn: bool, large: bool,
+                  **kw: Any) -> list[dict]:
+    """The paper's video tables on a prepared folder, 3 seeds, phase 1 shared, pieces cached in ``runs/cache``
+    (an interrupted command resumes). ``cnn``: Tables 1 and 4 (CNN column) with AudioNet + ResNet-18 on frames,
+    App. B.1.1. ``large``: Table 2, Table 4 (ViT column) and Table 5 (drop probability) with the encoders in
+    ``settings["encoders"]`` (both modalities) under App. B.1.2. Records carry ``encoders`` = "CNN" or "large"."""
+    from ..errors import UmeError
+    from .suite import DROP_PS, TABLE1, TABLE4, run_suite
+
+    settings = dict(settings or {})
+    given = dict(settings.pop("encoders", {}) or {})
+    if large and set(given) != {"audio", "visual"}:
+        raise UmeError("the large-encoder tables (2, 4 ViT, 5) need both encoders: " + LARGE_HINT)
+    data_kw = {**VIDEO_DATA, **dict(data_kw or {})}
+    seeds, out = _seeds(profile)[:3], []
+    if cnn:
+        res = run_suite(dataset, profile, seeds, TABLE1 + TABLE4, drop_ps=[], data_kw=data_kw,
+                        settings={**settings, "encoders": VIDEO_CNN}, cache_dir=ROOT / "runs" / "cache", **kw)
+        out += [dict(r, encoders="CNN") for r in res]
+    if large:
+        res = run_suite(dataset, profile, seeds, TABLE2_METHODS + TABLE4,
+                        drop_ps=DROP_PS if profile == "full" else [0.0, 0.5], data_kw=data_kw,
+                        settings={**TABLE2_SETTINGS, **settings, "encoders": given},
+                        cache_dir=ROOT / "runs" / "cache", **kw)
+        out += [dict(r, encoders="large") for r in res]
+    return out
+
+
+def _video(dataset: str):
+    """``reproduce ave`` / ``kinetics-sounds``: every video table in one command. Without ``--encoder``: Tables 1
+    and 4 (CNN); with both large encoders given (``--encoder visual=... --encoder audio=...``): those and Tables 2,
+    4 (ViT) and 5."""
+    def runner(profile: str, data_kw: dict | None = None, settings: dict | None = None, **kw: Any) -> list[dict]:
+        large = bool((settings or {}).get("encoders"))
+        if not large:
+            print("Tables 2, 4 (ViT) and 5 need the large encoders; add " + LARGE_HINT)
+        return _video_tables(dataset, profile, data_kw, settings, cnn=True, large=large, **kw)
+    return runner
 
 
 def _video_large(dataset: str):
-    """Table 2 on a prepared folder: the encoders given (``--encoder visual=frames:openclip:ARCH@FILE --encoder
-    audio=hf-audio:PATH``) under App. B.1.2's schedule; Table 1's methods, 3 seeds."""
+    """``reproduce ave-large``: only the large-encoder tables (2, 4 ViT, 5)."""
     def runner(profile: str, data_kw: dict | None = None, settings: dict | None = None, **kw: Any) -> list[dict]:
-        from ..errors import UmeError
-        from .suite import TABLE1, run_suite
-
-        settings = dict(settings or {})
-        if set(settings.get("encoders", {})) != {"audio", "visual"}:
-            raise UmeError(f"Table 2 needs both large encoders: --encoder visual=frames:openclip:ViT-B-16@FILE "
-                           f"--encoder audio=hf-audio:PATH (weights from local files; see python -m umelib list)")
-        return run_suite(dataset, profile, _seeds(profile)[:3], TABLE1, drop_ps=[], data_kw=data_kw,
-                         settings={**TABLE2_SETTINGS, **settings}, cache_dir=ROOT / "runs" / "cache", **kw)
+        return _video_tables(dataset, profile, data_kw, settings, cnn=False, large=True, **kw)
     return runner
 
 
@@ -113,10 +140,11 @@ CHAPTERS: dict[str, dict[str, Any]] = {
     # Fig. 3 and Table 3 of the paper on the offline emoji data (image + text).
     "emoji_missing_text": {"runner": _emoji_missing_text},
     "emoji_train_missing": {"runner": _emoji_train_missing},
-    # Tables 1, 4, 5 on AVE / Kinetics-Sounds prepared from local videos (python -m umelib reproduce ave --data-root OUT)
+    # Every video table on AVE / Kinetics-Sounds prepared from local videos, one command each:
+    # python -m umelib reproduce ave --data-root OUT [--encoder visual=... --encoder audio=...] (see _video)
     "ave": {"runner": _video("ave")},
     "kinetics-sounds": {"runner": _video("kinetics-sounds")},
-    # Table 2: the same with large pre-trained encoders (python -m umelib reproduce ave-large --data-root OUT --encoder ...)
+    # Only the large-encoder tables (2, 4 ViT, 5): python -m umelib reproduce ave-large --data-root OUT --encoder ...
     "ave-large": {"runner": _video_large("ave")},
     "kinetics-sounds-large": {"runner": _video_large("kinetics-sounds")},
 }

@@ -24,6 +24,7 @@ The protocol's audio substitute is zeros: silence. This module imports only :mod
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -89,11 +90,18 @@ class AudioNet(nn.Module):
 class FrameEncoder(nn.Module):
     """``backbone`` (an image encoder) on every frame of clips (N, F, C, H, W), ``uint8`` or float; the output is
     the mean of the per-frame features (N, D). (N, C, H, W) is taken as clips of one frame. The frames go through
-    the backbone as one batch of N * F images."""
+    the backbone as one batch of N * k images.
 
-    def __init__(self, backbone: nn.Module, frame_shape: tuple[int, ...] | None = None) -> None:
+    ``train_frames`` = k: in training mode each clip contributes k of its F frames drawn at random, anew at every
+    forward pass (so every epoch sees other frames: App. B.1.2, after OGM-GE), on the device, without replacement.
+    ``test_frames`` = t: in eval mode the t evenly spaced, centred frames (t = 1: the middle one). ``None``: every
+    frame given."""
+
+    def __init__(self, backbone: nn.Module, frame_shape: tuple[int, ...] | None = None,
+                 train_frames: int | None = None, test_frames: int | None = None) -> None:
         super().__init__()
         self.backbone = backbone
+        self.train_frames, self.test_frames = train_frames, test_frames
         if hasattr(backbone, "out_dim"):
             self.out_dim = int(backbone.out_dim)
         elif frame_shape is not None:  # measured with one pass over two black frames
@@ -102,9 +110,22 @@ class FrameEncoder(nn.Module):
                 self.out_dim = int(backbone.eval()(torch.zeros(2, *frame_shape)).reshape(2, -1).shape[1])
             backbone.train(was)
 
+    def pick(self, x: torch.Tensor) -> torch.Tensor:
+        """The frames of clips ``x`` (N, F, ...) this mode uses (see the class doc)."""
+        n, f = x.shape[:2]
+        if self.training and self.train_frames is not None and self.train_frames < f:
+            idx = torch.rand(n, f, device=x.device).argsort(1)[:, : self.train_frames].sort(1).values
+            return x[torch.arange(n, device=x.device)[:, None], idx]
+        if not self.training and self.test_frames is not None and self.test_frames < f:
+            step = f // self.test_frames
+            start = (f - 1 - step * (self.test_frames - 1)) // 2
+            return x[:, start: start + step * (self.test_frames - 1) + 1: step]
+        return x
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 5:
             return self.backbone(x)
+        x = self.pick(x)
         n, f = x.shape[:2]
         feats = self.backbone(x.reshape(n * f, *x.shape[2:]))
         return feats.reshape(n, f, -1).mean(1)
@@ -197,10 +218,25 @@ def audionet(shape: tuple[int, ...]) -> nn.Module:
     return AudioNet()
 
 
+FRAMES_ARG = re.compile(r"^(\d+),(\d+):(.+)$")
+
+
+def frames_arg(arg: str) -> tuple[int | None, int | None, str]:
+    """``[TRAIN,TEST:]SPEC`` -> (frames per clip in training, at test, the image encoder SPEC)."""
+    m = FRAMES_ARG.match(arg)
+    if not m:
+        return None, None, arg
+    k, t = int(m.group(1)), int(m.group(2))
+    if k < 1 or t < 1:
+        raise UmeError(f"'frames:{arg}': frames per clip must be >= 1, got {k} in training and {t} at test")
+    return k, t, m.group(3)
+
+
 def frames(shape: tuple[int, ...], arg: str, make: Callable[[str, tuple[int, ...]], nn.Module]) -> nn.Module:
-    """``frames:SPEC``: :class:`FrameEncoder` around ``make(SPEC, frame_shape)`` (the registry's ``make_encoder``)
-    for clips of sample shape (F, C, H, W), or single images (C, H, W) / (H, W). ``frozen:frames:SPEC`` freezes
-    (and lets the suite cache) the whole clip encoder."""
+    """``frames:[TRAIN,TEST:]SPEC``: :class:`FrameEncoder` around ``make(SPEC, frame_shape)`` (the registry's
+    ``make_encoder``) for clips of sample shape (F, C, H, W), or single images (C, H, W) / (H, W); ``3,1:`` draws 3
+    random frames per clip in training and takes the middle one at test. ``frozen:frames:SPEC`` freezes (and lets
+    the suite cache) the whole clip encoder."""
     shape = tuple(shape)
     if len(shape) == 4:
         frame = shape[1:]
@@ -208,7 +244,8 @@ def frames(shape: tuple[int, ...], arg: str, make: Callable[[str, tuple[int, ...
         frame = shape
     else:
         raise UmeError(f"'frames:{arg}' takes clips of frames (F, C, H, W) or single images, got sample shape {shape}")
-    return FrameEncoder(make(arg, frame), frame)
+    k, t, spec = frames_arg(arg)  # clips with no more than k (t) frames use all of theirs
+    return FrameEncoder(make(spec, frame), frame, k, t)
 
 
 def split_rate(arg: str) -> tuple[str, int]:

@@ -219,8 +219,9 @@ def audionet(shape: tuple[int, ...]) -> nn.Module:
     return build(shape)
 
 
-@register_encoder("frames", "frames:SPEC: an image encoder SPEC (resnet18, openclip:ViT-B-32@FILE, ...) on every "
-                            "frame of clips (F, C, H, W), features averaged over the frames", needs_arg=True)
+@register_encoder("frames", "frames:[K,T:]SPEC: an image encoder SPEC (resnet18, openclip:ViT-B-32@FILE, ...) on "
+                            "every frame of clips (F, C, H, W), features averaged; K,T: K random frames per clip in "
+                            "training, the T middle ones at test", needs_arg=True)
 def frames(shape: tuple[int, ...], arg: str) -> nn.Module:
     from .audio import frames as build
 
@@ -270,7 +271,9 @@ def check_weights(spec: str) -> None:
 
         resolve_audio(split_rate(arg)[0])
     elif family == "frames":
-        check_weights(arg)
+        from .audio import frames_arg
+
+        check_weights(frames_arg(arg)[2])
     elif family in ("openclip", "torchvision"):
         arch, _, weights = arg.partition("@")
         is_file = family == "torchvision" or "/" in weights or weights.endswith((".bin", ".pt", ".pth", ".safetensors"))
