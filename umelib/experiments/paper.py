@@ -29,13 +29,17 @@ TABLE1: dict[str, dict[str, dict[str, float | None]]] = {
 }
 
 
-def table1(dataset: str):
-    """The paper's Table 1 block for ``dataset`` as a DataFrame (labelled as the paper's)."""
+def _block(table: dict, dataset: str, label: str):
     import pandas as pd
 
-    df = pd.DataFrame(TABLE1[dataset]).T.rename(columns=str.title)
-    df.index.name = f"paper, {dataset}"
+    df = pd.DataFrame(table[dataset]).T.rename(columns=str.title)
+    df.index.name = f"{label}, {dataset}"
     return df.astype(object).fillna("/")
+
+
+def table1(dataset: str):
+    """The paper's Table 1 block for ``dataset`` as a DataFrame (labelled as the paper's)."""
+    return _block(TABLE1, dataset, "paper")
 
 # Table 2 (large pre-trained encoders: OpenCLIP ViT-B on frames, ImageBind's audio encoder), same columns as Table 1.
 TABLE2: dict[str, dict[str, dict[str, float | None]]] = {
@@ -56,11 +60,7 @@ TABLE2: dict[str, dict[str, dict[str, float | None]]] = {
 
 def table2(dataset: str):
     """The paper's Table 2 block for ``dataset`` ("AVE" or "Kinetics-Sound") as a DataFrame."""
-    import pandas as pd
-
-    df = pd.DataFrame(TABLE2[dataset]).T.rename(columns=str.title)
-    df.index.name = f"paper Table 2, {dataset}"
-    return df.astype(object).fillna("/")
+    return _block(TABLE2, dataset, "paper Table 2")
 
 
 # Table 4 (ablations): accuracy with (visual / audio) missing, by encoder family and dataset.
