@@ -55,6 +55,10 @@ class RunConfig:
     train_available: dict[str, float] = field(default_factory=dict)
     phase2_complete_only: bool = False  # the paper's variant: phase 2 fine-tunes on the complete samples only
     standardize: bool | None = None  # vector inputs to training mean 0 / std 1; None: own .npz data only
+    # the stand-in for a missing input, per modality, in the data's own units: a number (a constant input) or "mean"
+    # (the training split's mean over present samples); absent: zeros. Augmentation, protocol, phase 1 and frozen
+    # features all use it (see MultiModalData.with_substitutes)
+    substitute: dict[str, float | str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -165,6 +169,10 @@ def _value(key: str, v: Any) -> Any:
         if bad:
             raise UmeError(f"'{key}': fractions must lie in (0, 1], got {bad}")
         return out
+    if name == "substitute":
+        if not isinstance(v, Mapping):
+            raise UmeError(f"'{key}' takes a mapping modality -> number or \"mean\" (e.g. {{\"tab\": \"mean\"}}), got {v!r}")
+        return {str(m): x if x in ("mean", "zero") else _number(f"{key}.{m}", x, float) for m, x in v.items()}
     if name == "encoders":
         if not isinstance(v, Mapping) or not all(isinstance(e, str) for e in v.values()):
             raise UmeError(f"'{key}' takes a mapping modality -> encoder name, got {v!r}")
