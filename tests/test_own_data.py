@@ -143,7 +143,7 @@ def test_from_image_folders_errors(tmp_path):
 def test_substitute_setting_is_checked():
     cfg = apply_settings(get_config("smoke"), {"substitute": {"x": "mean", "z": "-1"}})
     assert cfg.substitute == {"x": "mean", "z": -1.0}
-    with pytest.raises(UmeError, match="takes a number"):
+    with pytest.raises(UmeError, match="takes a number or \"mean\""):
         apply_settings(get_config("smoke"), {"substitute": {"x": "median"}})
     with pytest.raises(UmeError, match="modalities \\['w'\\]"):
         umelib.prepare("synthetic", "smoke", settings={"substitute": {"w": 1}})
@@ -213,3 +213,34 @@ def test_choose_drop_p_runs_end_to_end(tmp_path):
     assert set(out["validation"]) == {0.1, 0.4} and out["drop_p"] in (0.1, 0.4)
     assert out["validation"][out["drop_p"]] == max(out["validation"].values())
     assert len(out["results"]) == 1 and 0 <= out["results"][0]["metrics"]["avg"] <= 100
+
+
+def test_expected_gamma_sees_which_modality_carries_the_label(tmp_path):
+    from umelib.experiments.complementary import expected_gamma
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 900)
+    xs = {"signal": rng.normal(size=(900, 4)) + 2.0 * np.eye(3, 4)[y], "noise": rng.normal(size=(900, 4))}
+    from_arrays(xs, y, tmp_path / "g.npz", split=(0.6, 0.3, 0.1))
+    data, cfg = umelib.prepare(str(tmp_path / "g.npz"), "smoke")
+    test_before = data.test.x["signal"].clone()
+    rows = {r["modality"]: r for r in expected_gamma(data, cfg, umelib.Trainer(seed=0))}
+    assert rows["signal"]["gamma_hat"] > 0.3 > abs(rows["noise"]["gamma_hat"])  # only 'signal' knows the label
+    assert rows["noise"]["gamma_hat"] < rows["signal"]["gamma_hat"] - 3 * rows["signal"]["se"]
+    assert torch.equal(data.test.x["signal"], test_before)
+    ml = from_arrays(xs, np.eye(3, dtype=int)[y], tmp_path / "m.npz")
+    with pytest.raises(UmeError, match="multilabel"):
+        expected_gamma(ml, cfg, umelib.Trainer(seed=0))
+
+
+def test_cli_takes_a_substitute_and_refuses_a_bad_one(tmp_path, capsys):
+    from umelib.cli import main
+
+    xs, y = _arrays(120)
+    from_arrays(xs, y, tmp_path / "c.npz")
+    assert main(["run", "--dataset", str(tmp_path / "c.npz"), "--set", 'substitute={"a": "mean", "b": -2}',
+                 "--print-config"]) == 0
+    assert '"substitute": {' in capsys.readouterr().out.replace("\n", "").replace("  ", "")
+    assert main(["run", "--dataset", str(tmp_path / "c.npz"), "--set", "substitute={a: median}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "number or" in err[0]

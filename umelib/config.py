@@ -172,7 +172,16 @@ def _value(key: str, v: Any) -> Any:
     if name == "substitute":
         if not isinstance(v, Mapping):
             raise UmeError(f"'{key}' takes a mapping modality -> number or \"mean\" (e.g. {{\"tab\": \"mean\"}}), got {v!r}")
-        return {str(m): x if x in ("mean", "zero") else _number(f"{key}.{m}", x, float) for m, x in v.items()}
+        out = {}
+        for m, x in v.items():
+            if x in ("mean", "zero"):
+                out[str(m)] = x
+                continue
+            try:
+                out[str(m)] = _number(f"{key}.{m}", x, float)
+            except UmeError:
+                raise UmeError(f"'{key}.{m}' takes a number or \"mean\" (the training mean), got {x!r}") from None
+        return out
     if name == "encoders":
         if not isinstance(v, Mapping) or not all(isinstance(e, str) for e in v.values()):
             raise UmeError(f"'{key}' takes a mapping modality -> encoder name, got {v!r}")

@@ -6,6 +6,7 @@ bool tensor of shape (N, M), column order = ``modalities``.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Mapping
 
@@ -172,13 +173,13 @@ class MultiModalData:
                     raise UmeError(f"no training sample has '{m}', so it has no mean; give substitute.{m} a number")
                 f = sel.double().mean(0)
                 fills[m] = (f if x.is_floating_point() else f.round()).to(x.dtype)
-            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            elif isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
                 if not x.is_floating_point() and not torch.iinfo(x.dtype).min <= v <= torch.iinfo(x.dtype).max:
                     raise UmeError(f"substitute.{m} = {v:g} does not fit '{m}' ({x.dtype}); choose a value in "
                                    f"{torch.iinfo(x.dtype).min}..{torch.iinfo(x.dtype).max}")
                 fills[m] = torch.full(x.shape[1:], float(v), dtype=torch.float64).to(x.dtype)
             else:
-                raise UmeError(f"substitute.{m} must be a number or \"mean\", got {v!r}")
+                raise UmeError(f"substitute.{m} must be a finite number or \"mean\", got {v!r}")
 
         def apply(s: Split | None) -> Split | None:
             return None if s is None else Split(s.x, s.y, s.present, {**s.fill, **fills})
