@@ -23,7 +23,10 @@ def _arrays(n=200, seed=0):
 def test_from_arrays_splits_stratified_and_round_trips(tmp_path):
     xs, y = _arrays()
     names = np.array(["cat", "dog", "emu", "fox"])[y]
-    d = from_arrays({**xs, "t": [f"text {i}" for i in range(len(y))]}, names, tmp_path / "d.npz", seed=1)
+    import pandas as pd
+
+    texts = pd.Series([f"text {i}" for i in range(len(y))])  # a list, an array or a pandas column of str
+    d = from_arrays({**xs, "t": texts}, names, tmp_path / "d.npz", seed=1)
     assert d.info["class_names"] == ["cat", "dog", "emu", "fox"] and d.num_classes == 4
     assert (len(d.train), len(d.val), len(d.test)) == pytest.approx((140, 20, 40), abs=4)
     for c in range(4):  # stratified: each class keeps its share of the test split

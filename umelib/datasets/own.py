@@ -44,10 +44,11 @@ def _labels(y: Any, task: str | None) -> tuple[np.ndarray, str, list[str] | None
 
 
 def _modality(name: str, x: Any, n: int, max_text_bytes: int) -> np.ndarray:
-    if isinstance(x, (list, tuple)) or (isinstance(x, np.ndarray) and x.dtype.kind in "UO"):
-        if len(x) and all(isinstance(t, str) for t in x):
-            return encode_texts(list(x), max_text_bytes).numpy()
-    a = np.asarray(x.numpy() if hasattr(x, "numpy") else x)
+    a = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)  # tensors, arrays, lists, pandas
+    if a.dtype.kind in "UO" and a.ndim == 1 and all(isinstance(t, str) for t in a):
+        if len(a) != n:
+            raise UmeError(f"modality '{name}' has {len(a)} texts but there are {n} labels; give one text per sample")
+        return encode_texts(list(a), max_text_bytes).numpy()
     if a.dtype.kind not in "biuf":
         raise UmeError(f"modality '{name}' has dtype {a.dtype}; pass numbers, or a list of str for text")
     if a.ndim == 1:
