@@ -55,6 +55,10 @@ class RunConfig:
     train_available: dict[str, float] = field(default_factory=dict)
     phase2_complete_only: bool = False  # the paper's variant: phase 2 fine-tunes on the complete samples only
     standardize: bool | None = None  # vector inputs to training mean 0 / std 1; None: own .npz data only
+    # the stand-in for a missing input, per modality, in the data's own units: a number (a constant input) or "mean"
+    # (the training split's mean over present samples); absent: zeros. Augmentation, protocol, phase 1 and frozen
+    # features all use it (see MultiModalData.with_substitutes)
+    substitute: dict[str, float | str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -164,6 +168,19 @@ def _value(key: str, v: Any) -> Any:
         bad = {m: x for m, x in out.items() if not 0.0 < x <= 1.0}
         if bad:
             raise UmeError(f"'{key}': fractions must lie in (0, 1], got {bad}")
+        return out
+    if name == "substitute":
+        if not isinstance(v, Mapping):
+            raise UmeError(f"'{key}' takes a mapping modality -> number or \"mean\" (e.g. {{\"tab\": \"mean\"}}), got {v!r}")
+        out = {}
+        for m, x in v.items():
+            if x in ("mean", "zero"):
+                out[str(m)] = x
+                continue
+            try:
+                out[str(m)] = _number(f"{key}.{m}", x, float)
+            except UmeError:
+                raise UmeError(f"'{key}.{m}' takes a number or \"mean\" (the training mean), got {x!r}") from None
         return out
     if name == "encoders":
         if not isinstance(v, Mapping) or not all(isinstance(e, str) for e in v.values()):

@@ -6,10 +6,14 @@ bool tensor of shape (N, M), column order = ``modalities``.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Mapping
 
 import torch
+
+from ..errors import UmeError
+from ..texts import is_text
 
 
 LABEL, PRESENT = "label", "present"
@@ -142,6 +146,45 @@ class MultiModalData:
                          {m: (t - stats[m][0]) / stats[m][1] if m in stats else t for m, t in s.fill.items()})
 
         info = dict(self.info, standardized=mods)
+        return MultiModalData(self.name, apply(self.train), apply(self.test), self.num_classes, apply(self.val),
+                              self.task, info)
+
+    def with_substitutes(self, spec: Mapping[str, float | str]) -> "MultiModalData":
+        """A copy whose every split substitutes a missing input of modality m by ``spec[m]``: a number (a constant
+        input, in the data's units) or ``"mean"`` (the training split's mean over the samples that have m,
+        rounded for integer inputs); ``"zero"`` or no entry keeps zeros. The substitute lands in ``Split.fill``,
+        which the augmentation, the protocol and frozen features all read. Recorded in ``info["substitute"]``.
+        Text keeps its blank-text substitute (paper Sec. 4.1)."""
+        spec = {m: v for m, v in spec.items() if v != "zero"}
+        if not spec:
+            return self
+        fills = {}
+        for m, v in spec.items():
+            if m not in self.modalities:
+                raise UmeError(f"substitute named for modality '{m}' that the data does not have "
+                               f"({', '.join(self.modalities)})")
+            x = self.train.x[m]
+            if is_text(x):
+                raise UmeError(f"'{m}' holds text, whose substitute is the blank text \"\" (paper Sec. 4.1); "
+                               f"drop substitute.{m}")
+            if v == "mean":
+                sel = x[self.train.present[:, self.modalities.index(m)]]
+                if len(sel) == 0:
+                    raise UmeError(f"no training sample has '{m}', so it has no mean; give substitute.{m} a number")
+                f = sel.double().mean(0)
+                fills[m] = (f if x.is_floating_point() else f.round()).to(x.dtype)
+            elif isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                if not x.is_floating_point() and not torch.iinfo(x.dtype).min <= v <= torch.iinfo(x.dtype).max:
+                    raise UmeError(f"substitute.{m} = {v:g} does not fit '{m}' ({x.dtype}); choose a value in "
+                                   f"{torch.iinfo(x.dtype).min}..{torch.iinfo(x.dtype).max}")
+                fills[m] = torch.full(x.shape[1:], float(v), dtype=torch.float64).to(x.dtype)
+            else:
+                raise UmeError(f"substitute.{m} must be a finite number or \"mean\", got {v!r}")
+
+        def apply(s: Split | None) -> Split | None:
+            return None if s is None else Split(s.x, s.y, s.present, {**s.fill, **fills})
+
+        info = dict(self.info, substitute={m: (v if v == "mean" else float(v)) for m, v in spec.items()})
         return MultiModalData(self.name, apply(self.train), apply(self.test), self.num_classes, apply(self.val),
                               self.task, info)
 

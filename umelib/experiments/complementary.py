@@ -14,8 +14,9 @@ from ..config import RunConfig
 from ..datasets.core import MultiModalData, Split
 from ..datasets.families import KNOBS, family_data
 from ..datasets.synthetic import conditional_entropies
+from ..errors import UmeError
 from ..evaluate import predict
-from ..methods import METHODS, make_loss, pretrain, run_method
+from ..methods import METHODS, make_loss, model_encoders, pretrain, run_method
 from ..models.fusion import LateFusion
 from ..provenance import provenance
 from ..theory.info import describe, exp_upper, fano_lower
@@ -71,11 +72,12 @@ def estimate_gamma(data: MultiModalData, missing: str, cfg: RunConfig, trainer: 
     loss = make_loss(METHODS["naive"], data.task)
     rest = [m for m in data.modalities if m != missing]
     shapes = data.input_shapes()
+    enc = model_encoders(data, cfg)  # cached frozen features: identity
     torch.manual_seed(trainer.seed)
-    wo = trainer.fit(LateFusion.build({m: shapes[m] for m in rest}, data.num_classes, cfg.encoders),
+    wo = trainer.fit(LateFusion.build({m: shapes[m] for m in rest}, data.num_classes, enc),
                      keep_modalities(data.train, rest), cfg.phase1, loss, desc=f"without {missing}")
     torch.manual_seed(trainer.seed)
-    full = trainer.fit(LateFusion.build(shapes, data.num_classes, cfg.encoders), data.train, cfg.phase1, loss,
+    full = trainer.fit(LateFusion.build(shapes, data.num_classes, enc), data.train, cfg.phase1, loss,
                        desc="all modalities")
     return gamma_from_models(wo, full, data, missing)
 
@@ -123,3 +125,25 @@ def sweep(family: str, profile: str | None = None, seed: int = 0, knobs: list[fl
                                               data_sha256=data.info.get("sha256"),
                                               selected_epoch={c["phase"]: c for c in trainer.selected})})
     return rows
+
+
+def expected_gamma(data: MultiModalData, cfg: RunConfig, trainer: Trainer, seed: int = 0) -> list[dict]:
+    """Gamma_m for every modality m of one's own (multiclass) data, before any UME-MMA run and without touching
+    the test split: :func:`estimate_gamma` on the complete training samples, calibrated on one seeded half of the
+    complete validation samples and scored on the other half. A large Gamma_m means that no method can keep its
+    accuracy when m is missing (Theorem 3.2); near 0, the other modalities carry what m knows."""
+    if data.task != "multiclass":
+        raise UmeError("Gamma is estimated from calibrated cross-entropies of single-label classifiers; "
+                       f"the task here is '{data.task}'")
+    if data.val is None or len(data.val) < 4:
+        raise UmeError("estimating Gamma needs a validation split of at least 4 samples (see MultiModalData.with_validation)")
+
+    def complete(s: Split) -> Split:
+        return s.subset(s.present.all(1).nonzero().squeeze(1))
+
+    val = complete(data.val)
+    idx = torch.randperm(len(val), generator=torch.Generator().manual_seed(seed))
+    half = len(val) // 2
+    view = MultiModalData(data.name, complete(data.train), val.subset(idx[half:]), data.num_classes,
+                          val.subset(idx[:half]), data.task, dict(data.info))
+    return [{"modality": m, **estimate_gamma(view, m, cfg, trainer)} for m in data.modalities]

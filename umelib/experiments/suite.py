@@ -55,7 +55,8 @@ def resolve_config(dataset: str, profile: str | None = None, settings: Mapping[s
 
 def check_modality_names(cfg: RunConfig, modalities: list[str], encoders: Mapping[str, Any] | None = None) -> None:
     """Every per-modality setting (encoders, learning rates, drop probabilities) must name modalities the data has."""
-    named = {"encoders": set(cfg.encoders) | set(encoders or {}), "train_available": set(cfg.train_available)}
+    named = {"encoders": set(cfg.encoders) | set(encoders or {}), "train_available": set(cfg.train_available),
+             "substitute": set(cfg.substitute)}
     for ph in ("phase1", "phase2"):
         lr = getattr(cfg, ph).lr
         named[f"{ph}.lr"] = set(lr) if isinstance(lr, Mapping) else set()
@@ -80,7 +81,7 @@ def prepare(dataset: str | MultiModalData, profile: str | None = None, seed: int
     cfg = resolve_config(data.name, profile, settings, data.modalities, **overrides)
     check_modality_names(cfg, data.modalities, encoders)
     data.sha256()  # of the data as loaded, before any split or subsample (kept in info, recorded in provenance)
-    data = data.with_validation(VAL_FRACTION)
+    data = data.with_validation(VAL_FRACTION).with_substitutes(cfg.substitute)
     own = str(data.info.get("source", "")).endswith(".npz") and data.name not in DATASETS
     if cfg.standardize or (cfg.standardize is None and own):
         data = data.standardized()
