@@ -4,6 +4,8 @@ Table 1 columns: Miss-V (visual missing), Miss-A (audio missing), Complete, Avg.
 """
 from __future__ import annotations
 
+from .display import book_pandas
+
 TABLE1: dict[str, dict[str, dict[str, float | None]]] = {
     "AV-MNIST": {
         "Uni-Modal Models": {"miss-v": 95.84, "miss-a": 97.29, "complete": None, "avg": None},
@@ -31,7 +33,7 @@ TABLE1: dict[str, dict[str, dict[str, float | None]]] = {
 
 def table1(dataset: str):
     """The paper's Table 1 block for ``dataset`` as a DataFrame (labelled as the paper's)."""
-    import pandas as pd
+    pd = book_pandas()
 
     df = pd.DataFrame(TABLE1[dataset]).T.rename(columns=str.title)
     df.index.name = f"paper, {dataset}"
@@ -73,7 +75,7 @@ TABLE4_NAMES = {"only-aug": "Only Missing-Aug", "only-pretrain": "Only Pre-Train
 def side_by_side(results, paper_rows: dict, names: dict, columns: dict[str, str]):
     """Our mean ± std beside the paper's numbers: rows 'ours: <method>' and 'paper: <row>', columns
     renamed by ``columns`` (ours -> the paper's keys, e.g. {"miss:image": "miss-v"})."""
-    import pandas as pd
+    pd = book_pandas()
 
     from .report import summary
 
