@@ -8,7 +8,7 @@ vision-and-language page and book/own_data.html when it exists; --all: every pag
 served from a localhost HTTP server; every request to another host is blocked (the book must work offline)
 and counts as a failure. A page fails on:
   * untypeset math: a `.math` element MathJax did not replace, raw `\\(`, `\\[` or `$$` left in the text
-    (code excluded), or a MathJax error box;
+    (code excluded), or a MathJax error box; a display formula wider than the column (it scrolls);
   * an element wider than the content column (`.bd-article`), or a page that scrolls sideways; elements inside
     a horizontal scroll container (overflow-x auto/scroll, e.g. the CSS's wide tables) are exempt, the
     container itself is not; text cut by `overflow: hidden` counts too;
@@ -69,6 +69,12 @@ PAGE_CHECKS = r"""
   }
   if (n > 5) out.push(`untypeset math (raw TeX in text): ${n - 5} more`);
   document.querySelectorAll('mjx-merror').forEach(el => out.push(`MathJax error: ${short(el)}`));
+  // a display formula wider than the column scrolls inside its box: part of it is out of sight
+  document.querySelectorAll('div.math mjx-container').forEach(el => {
+    if (el.scrollWidth > el.clientWidth + 2)
+      out.push(`display formula wider than the column (${el.scrollWidth} px in ${el.clientWidth} px; split it `
+               + `into lines or several formulas): ${short(el.closest('div.math'))}`);
+  });
   // 2. width
   const doc = document.documentElement;
   if (doc.scrollWidth > doc.clientWidth + 1)

@@ -30,7 +30,9 @@ GOOD = """<h1>A good page</h1><p>Plain text, no formulas.</p><img src="{pixel}" 
 <div class="scroll"><table style="width: 2000px"><tr><td>wide, but in a scroll container</td></tr></table></div>
 <pre><code>x = r"\\(not math in code\\)"</code></pre>"""
 BAD = """<h1>A bad page</h1><p>Raw TeX: <span class="math">\\(x\\)</span> and \\(y\\)</p>
-<table style="width: 2000px"><tr><td>too wide</td></tr></table><img src="missing.png" alt="gone">"""
+<table style="width: 2000px"><tr><td>too wide</td></tr></table><img src="missing.png" alt="gone">
+<div class="math"><mjx-container style="display: block; overflow-x: auto; width: 300px">
+<span style="display: inline-block; width: 900px">a typeset formula too wide for its box</span></mjx-container></div>"""
 
 
 @pytest.fixture
@@ -52,6 +54,7 @@ def test_good_page_passes_bad_page_fails(site: Path, tmp_path: Path) -> None:
     assert "wider than the content column" in text and "table" in text
     assert "broken image: missing.png" in text
     assert "HTTP 404" in text
+    assert "display formula wider than the column (900 px in 300 px" in text
 
 
 @needs_browser
