@@ -170,8 +170,12 @@ def check_pages(html: Path, pages: list[str], out: Path | None, chromium: str, w
     reports = []
     try:
         with sync_playwright() as pw, tempfile.TemporaryDirectory(prefix="check-book-") as profile:
-            browser = pw.chromium.launch(executable_path=chromium, headless=True,
-                                         args=CHROMIUM_FLAGS + [f"--crash-dumps-dir={profile}"])
+            try:
+                browser = pw.chromium.launch(executable_path=chromium, headless=True,
+                                             args=CHROMIUM_FLAGS + [f"--crash-dumps-dir={profile}"])
+            except PWError as e:
+                raise SystemExit(f"error: Chromium ({chromium}) did not start: {str(e).strip().splitlines()[0]}; "
+                                 "check that it runs (`chromium --headless --no-sandbox --dump-dom about:blank`)")
             try:
                 for page_path in pages:
                     reports.append(_check_one(browser, base, page_path, out, width, height, allow_network,
@@ -264,7 +268,11 @@ def main(argv: list[str] | None = None) -> int:
         print(e, file=sys.stderr)
         return 2
     out = Path(a.out) if a.out else html.parent / "screenshots"
-    reports = check_pages(html, pages, out, chromium, a.width, a.height, a.allow_network, a.content)
+    try:
+        reports = check_pages(html, pages, out, chromium, a.width, a.height, a.allow_network, a.content)
+    except SystemExit as e:
+        print(e, file=sys.stderr)
+        return 2
     for r in reports:
         head = f"{'ok  ' if r.ok else 'FAIL'} {r.page}: {r.math} formulas, {r.images} images"
         print(head + (f"; screenshot {r.screenshot}" if r.screenshot else ""))
