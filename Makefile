@@ -1,6 +1,8 @@
 # make book : install, build the embedded data, execute every chapter (profile $UME_PROFILE, default smoke),
 #             render HTML into _build/html
 # make test : install and run the tests (unit tests + every chapter through nbmake)
+# make check-book : open chosen pages of _build/html in headless Chromium, offline (CHECK_BOOK_ARGS=... to pass options)
+# make book-gpu : on a GPU, train every experiment in the full profile and run every chapter through papermill
 # Uses the active virtualenv/conda env if there is one, else creates .venv here.
 SHELL := /bin/bash
 ifeq ($(strip $(VIRTUAL_ENV)$(CONDA_PREFIX)),)
@@ -13,7 +15,7 @@ STAMP := $(if $(VENV),$(VENV),build)/.umelib-installed
 export UME_PROFILE ?= smoke
 export PYTHONHASHSEED := 0
 
-.PHONY: install data data-full data-ave data-ks book test bench strip clean device-prep
+.PHONY: install data data-full data-ave data-ks mathjax book book-gpu check-book test bench strip clean device-prep
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -42,9 +44,22 @@ data-ks: install
 data-full: data
 	$(PY) data_scripts/build_avmnist.py --variant full
 
-book: data
+# Offline math: MathJax 3.2.2 from its sha256-pinned npm tarball (data/mathjax/) into book/_static/mathjax.
+mathjax: install
+	$(PY) data_scripts/build_mathjax.py
+
+book: data mathjax
 	$(PY) -c 'from jupyter_book.cli.main import main; main()' build . --builder html
 	@test -f _build/html/index.html && echo "book: _build/html/index.html"
+
+# Headless Chromium (Debian's chromium) on the built book: untypeset math, content wider than the column,
+# broken images, console errors, requests to other hosts; screenshots in _build/screenshots/.
+check-book: install
+	$(PY) data_scripts/check_book.py $(CHECK_BOOK_ARGS)
+
+# Every chapter in the full profile on a GPU: results/*_full.json and _build/executed/*.ipynb, one line each.
+book-gpu: data-full
+	$(PY) data_scripts/book_gpu.py $(BOOK_GPU_ARGS)
 
 test: data
 	$(PY) -m pytest -q tests --nbmake --nbmake-timeout=900 book

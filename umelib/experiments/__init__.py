@@ -3,3 +3,7 @@ and tables, reports and plots, the paper's claims checked per run, the paper's n
 Gamma estimates, and the chapters' entry points.
 
 Top layer (with the CLI): may import everything below; nothing below imports it."""
+
+from .display import setup_if_loaded as _setup_if_loaded
+
+_setup_if_loaded()

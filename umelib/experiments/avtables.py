@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Iterable, Mapping
 
 from . import paper
+from .display import book_pandas
 from .report import mean_metrics
 
 PAPER_DATASET = {"ave": "AVE", "kinetics-sounds": "Kinetics-Sound"}
@@ -23,7 +24,7 @@ def part(results: Iterable[Mapping], encoders: str, methods: Iterable[str] | Non
 
 
 def _table4(results: list[Mapping], dataset: str):
-    import pandas as pd
+    pd = book_pandas()
 
     name = PAPER_DATASET[dataset]
     cols: dict[str, dict[str, str]] = {}
@@ -42,7 +43,7 @@ def _table4(results: list[Mapping], dataset: str):
 
 
 def _table5(results: list[Mapping]):
-    import pandas as pd
+    pd = book_pandas()
 
     rows = [r for r in part(results, "large") if "sweep" in r]
     df = paper.table5()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from . import paper
+from .display import book_pandas
 
 TWO_POINTS = 2.0
 CHANCE_MARGIN = 5.0
@@ -108,7 +109,7 @@ def _row(claim: str, ours: str, diff: Diff | str, theirs: str, verdict: str) -> 
 
 
 def _frame(rows: list[dict], why_not: str | None):
-    import pandas as pd
+    pd = book_pandas()
 
     df = pd.DataFrame(rows).set_index("claim")
     if why_not:

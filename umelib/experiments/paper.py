@@ -4,6 +4,8 @@ Table 1 columns: Miss-V (visual missing), Miss-A (audio missing), Complete, Avg.
 """
 from __future__ import annotations
 
+from .display import book_pandas
+
 TABLE1: dict[str, dict[str, dict[str, float | None]]] = {
     "AV-MNIST": {
         "Uni-Modal Models": {"miss-v": 95.84, "miss-a": 97.29, "complete": None, "avg": None},
@@ -30,7 +32,7 @@ TABLE1: dict[str, dict[str, dict[str, float | None]]] = {
 
 
 def _block(table: dict, dataset: str, label: str):
-    import pandas as pd
+    pd = book_pandas()
 
     df = pd.DataFrame(table[dataset]).T.rename(columns=str.title)
     df.index.name = f"{label}, {dataset}"
@@ -89,7 +91,7 @@ TABLE4_AVMNIST = TABLE4["CNN"]["AV-MNIST"]
 
 def table4(dataset: str):
     """The paper's Table 4 for ``dataset``: one column per encoder family it was run with, cells 'miss-v / miss-a'."""
-    import pandas as pd
+    pd = book_pandas()
 
     cols = {f"{enc} encoders": {row: f"{v['miss-v']:.1f} / {v['miss-a']:.1f}" for row, v in by_ds[dataset].items()}
             for enc, by_ds in TABLE4.items() if dataset in by_ds}
@@ -100,7 +102,7 @@ def table4(dataset: str):
 
 def table5():
     """The paper's Table 5 (AVE, ViT encoders: accuracy by the augmentation's drop probability)."""
-    import pandas as pd
+    pd = book_pandas()
 
     df = pd.DataFrame(TABLE5_AVE).rename(index=str.title)
     df.columns = [f"p={p:g}" for p in df.columns]
@@ -136,7 +138,7 @@ TABLE4_NAMES = {"only-aug": "Only Missing-Aug", "only-pretrain": "Only Pre-Train
 def side_by_side(results, paper_rows: dict, names: dict, columns: dict[str, str]):
     """Our mean ± std beside the paper's numbers: rows 'ours: <method>' and 'paper: <row>', columns
     renamed by ``columns`` (ours -> the paper's keys, e.g. {"miss:image": "miss-v"})."""
-    import pandas as pd
+    pd = book_pandas()
 
     from .report import summary
 

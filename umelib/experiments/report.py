@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Iterable, Mapping
 
 from ..files import load_json
 from .results import settings_of
+from .display import book_pandas
 
 if TYPE_CHECKING:
     import torch
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
 
 def to_frame(results: Iterable[Mapping]):
     """Long table: one row per (method, seed, setting) with the headline metric."""
-    import pandas as pd
+    pd = book_pandas()
 
     rows = [{"method": r["method"], "seed": r["seed"], "setting": s, "value": v}
             for r in results for s, v in r["metrics"].items() if v is not None]
@@ -24,7 +25,7 @@ def summary(results: Iterable[Mapping], reference: Mapping[str, Mapping[str, flo
             digits: int = 2):
     """Wide table of 'mean ± std' over seeds, methods as rows, settings as columns, in the protocol's
     order; ``reference`` adds labelled rows (e.g. the Bayes optimum, the paper's numbers)."""
-    import pandas as pd
+    pd = book_pandas()
 
     results = list(results)
     df = to_frame(results)
@@ -49,7 +50,8 @@ def mean_metrics(results: Iterable[Mapping], method: str) -> dict[str, float]:
 
 def plot_settings(results: Iterable[Mapping], reference: Mapping[str, float] | None = None,
                   reference_label: str = "Bayes optimum", ax=None, ylabel: str = "accuracy (%)"):
-    """Bars per setting and method (mean, error bars = std over seeds); ``reference`` as black ticks."""
+    """Bars per setting and method (mean, error bars = std over seeds); ``reference`` as black ticks. The y axis
+    starts at 0."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -65,8 +67,7 @@ def plot_settings(results: Iterable[Mapping], reference: Mapping[str, float] | N
     ax.set_xlabel("")
     ax.set_ylabel(ylabel)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-    lo = df["value"].min()
-    ax.set_ylim(max(0, lo - 10), 100 if df["value"].max() > 90 else df["value"].max() + 8)
+    ax.set_ylim(0, 100 if df["value"].max() > 90 else df["value"].max() + 8)  # from 0: bar heights compare
     return ax
 
 
@@ -81,7 +82,7 @@ def load_results(pattern: str, root: str | Path = "results") -> list[dict]:
 
 def sweep_frame(results: Iterable[Mapping], settings: Iterable[str] | None = None):
     """Mean and std over seeds per drop probability (rows) and setting (columns) of the sweep results."""
-    import pandas as pd
+    pd = book_pandas()
 
     rows = [{"p": r["sweep"]["drop_p"], "seed": r["seed"], **r["metrics"]} for r in results if "sweep" in r]
     df = pd.DataFrame(rows)
@@ -91,7 +92,8 @@ def sweep_frame(results: Iterable[Mapping], settings: Iterable[str] | None = Non
 
 def plot_sweep(results: Iterable[Mapping], settings: Iterable[str] | None = None, ax=None,
                ylabel: str = "accuracy (%)"):
-    """Accuracy against the drop probability, one line per setting, error bars = std over seeds."""
+    """Accuracy against the drop probability, one line per setting, error bars = std over seeds; the y axis
+    starts at 0."""
     import matplotlib.pyplot as plt
 
     agg = sweep_frame(results, settings)
@@ -100,6 +102,7 @@ def plot_sweep(results: Iterable[Mapping], settings: Iterable[str] | None = None
     for s in dict.fromkeys(c[0] for c in agg.columns):
         ax.errorbar(agg.index, agg[(s, "mean")], yerr=agg[(s, "std")].fillna(0), marker="o", capsize=3, label=s)
     ax.set(xlabel="drop probability per modality", ylabel=ylabel)
+    ax.set_ylim(bottom=0)  # from 0, as in plot_settings
     ax.legend(fontsize=8, frameon=False)
     return ax
 
@@ -136,7 +139,7 @@ def head_response(models: Mapping[str, "torch.nn.Module"], data, n: int = 4000):
     (max - min over classes) on the substitute relative to its mean spread on real inputs (under 1: quieter on the
     substitute). ``models``: name -> :class:`~umelib.models.fusion.LateFusion` (a uni-modal model counts for its one
     modality)."""
-    import pandas as pd
+    pd = book_pandas()
     import torch
 
     from ..evaluate import predict

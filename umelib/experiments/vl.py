@@ -7,6 +7,7 @@ from typing import Iterable, Mapping
 
 from . import paper
 from .claims import TWO_POINTS, Diff, _frame, _row, chance_check, mean_std
+from .display import book_pandas
 
 NAMES = {"naive": "naive", "multitask": "multi-task", "missing-detection": "missing detection", "ume-mma": "UME-MMA"}
 
@@ -31,7 +32,7 @@ def image_only(results: Iterable[Mapping]) -> dict[int, float]:
 
 def eta_table(results: Iterable[Mapping], setting: str = "miss:text", digits: int = 1):
     """Methods x eta (%) of 'mean ± half-width of the 95% interval' over seeds (no interval with one seed)."""
-    import pandas as pd
+    pd = book_pandas()
 
     results = list(results)
     rows = {}
@@ -122,7 +123,7 @@ ROWS3 = {("naive", "augmented"): "naive (text-less samples get the blank text)",
 def table3(results: Iterable[Mapping], setting: str = "complete", digits: int = 1):
     """Table 3: rows = method (ours) and the paper's rows (MM-IMDB, F1 micro, labelled), columns = the fraction of
     training samples with text; ours: 'mean ± std' on the complete test set (``setting``)."""
-    import pandas as pd
+    pd = book_pandas()
 
     results = list(results)
     rows: dict[str, dict[str, str]] = {}
@@ -173,7 +174,7 @@ def table3_claims(results: Iterable[Mapping], setting: str = "complete"):
 
 def class_counts(data) -> "object":
     """Samples per class and split (a DataFrame, classes as rows), with the designs' share."""
-    import pandas as pd
+    pd = book_pandas()
 
     classes = data.info.get("classes") or [str(c) for c in range(data.num_classes)]
     cols = {}
@@ -213,7 +214,7 @@ def gallery(data, split: str = "train", per_class: int = 4, design: str | None =
 def pretraining_table(results: Iterable[Mapping], eta: float = 1.0):
     """What a pre-trained text encoder buys, per setting: rows = (method, setting), columns = text encoder
     ('mean ± std' over seeds); fused settings read at ``eta`` (the share of test texts blank for miss:text)."""
-    import pandas as pd
+    pd = book_pandas()
 
     results = list(results)
     encoders = list(dict.fromkeys(r["text_encoder"] for r in results))
