@@ -49,6 +49,7 @@ class Ctx:
     etas: list[float] = dataclasses.field(default_factory=list)  # also evaluate every fused model at these rates
     failures: dict[str, str] = dataclasses.field(default_factory=dict)  # job key -> "name (seed s): error"
     errors: dict[str, BaseException] = dataclasses.field(default_factory=dict)  # the exceptions raised here
+    announce: bool = False  # print each failure as it happens (suites of several jobs; one job: its own error)
 
     def by_eta(self, model, test: Split, task: str) -> dict[str, dict] | None:
         return {f"{e:g}": evaluate(model, test, task, e) for e in self.etas} if self.etas and model is not None else None
@@ -56,7 +57,8 @@ class Ctx:
     def fail(self, job: Job, err: BaseException) -> None:
         self.failures[job.key] = f"{job.name} (seed {job.seed}): {type(err).__name__}: {err}"
         self.errors[job.key] = err
-        print(f"job failed: {self.failures[job.key]}", file=sys.stderr, flush=True)
+        if self.announce:
+            print(f"job failed: {self.failures[job.key]}", file=sys.stderr, flush=True)
 
 
 class JobsFailed(UmeError):

@@ -209,6 +209,7 @@ def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: 
                sorted({float(e) for e in etas}) if etas else [])
     if any(not 0.0 <= e <= 1.0 for e in ctx.etas):
         raise UmeError(f"every eta must lie in [0, 1], got {ctx.etas}")
+    ctx.announce = len({j.key for j in jobs}) > 1
     results: dict[str, dict] = {}  # training key -> result of that training
     if dist.is_main():
         for j in jobs:

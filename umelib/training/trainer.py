@@ -133,10 +133,11 @@ def wrap_data_parallel(model: nn.Module, loss_fn: LossFn, device: torch.device) 
     ranks at each step). On CUDA, BatchNorm layers become SyncBatchNorm (statistics over the global batch); on the
     CPU, where SyncBatchNorm does not run, each rank normalizes with its shard's statistics and rank 0's running
     statistics are kept (a model with BatchNorm then differs slightly from one process)."""
+    ids = None
     if device.type == "cuda":
         nn.SyncBatchNorm.convert_sync_batchnorm(model)  # in place below the (non-BatchNorm) root
-    return torch.nn.parallel.DistributedDataParallel(_LossModule(model, loss_fn),
-                                                     device_ids=[device.index] if device.type == "cuda" else None)
+        ids = [device.index if device.index is not None else torch.cuda.current_device()]
+    return torch.nn.parallel.DistributedDataParallel(_LossModule(model, loss_fn), device_ids=ids)
 
 
 class Trainer:
