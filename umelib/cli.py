@@ -165,7 +165,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m umelib", description="UME-MMA: robust multi-modal models under missing modalities")
+    p = argparse.ArgumentParser(prog="python -m umelib", description="UME-MMA: robust multi-modal models under missing modalities",
+                                epilog="scale out: torchrun --nproc_per_node N -m umelib run ... trains one run data-parallel "
+                                       "on N processes; torchrun ... -m umelib reproduce ... spreads its jobs over the "
+                                       "ranks; only rank 0 writes (README: Scaling out)")
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="list datasets, methods and encoders").set_defaults(fn=cmd_list)
     r = sub.add_parser("run", help="train a method and evaluate it under the missing-modality protocol")
