@@ -94,3 +94,19 @@ def test_suite_over_two_ranks_reports_a_failure_resumes_and_equals_one_process(t
             assert b["provenance"]["world_size"] == 2
         else:
             assert b["provenance"]["world_size"] == 1 and b["provenance"]["job_rank"]["of"] == 2
+
+
+def test_a_failing_job_in_one_process_is_reported_and_the_others_finish(monkeypatch, capsys):
+    from umelib import PhaseConfig, run_suite
+    from umelib.experiments import jobs
+
+    real = jobs.run_method
+    monkeypatch.setattr(jobs, "run_method", lambda name, *a, **k: (_ for _ in ()).throw(ValueError("boom"))
+                        if name == "naive" else real(name, *a, **k))
+    with pytest.raises(jobs.JobsFailed, match=r"1 of 3 jobs failed \(naive \(seed 0\): ValueError: boom\)") as e:
+        run_suite("synthetic", "smoke", seeds=[0], methods=["unimodal", "naive", "ume-mma"], drop_ps=[],
+                  n_train=400, n_test=300, phase1=PhaseConfig(1, 64, 5e-2), phase2=PhaseConfig(1, 64, 1e-2),
+                  concurrent=False)
+    assert [r["method"] for r in e.value.results] == ["unimodal", "ume-mma"]
+    assert "job failed: naive (seed 0): ValueError: boom" in capsys.readouterr().err
+    assert all(r["provenance"]["world_size"] == 1 for r in e.value.results)

@@ -155,25 +155,29 @@ def run_over_ranks(jobs: list[Job], datas: dict[int, MultiModalData], refs: dict
         for part in dist.gather_objects(mine):
             shared.update(part)
         for j in uniq[r::n]:
-            got = shared.get(j.seed)
-            if isinstance(got, str):
-                if check_method(j.method).pretrain:
-                    ctx.fail(j, UmeError(f"phase 1 failed: {got}"))
-                    continue
-                got = None
-            uni = None
-            if got is not None:
-                states, sel, _ = got
-                uni = {}
-                for m, st in states.items():
-                    uni[m] = unimodal_model(datas[j.seed], j.cfg, datas[j.seed].modalities.index(m), 0, ctx.encoders)
-                    uni[m].load_state_dict(st)
-                    uni[m].to(ctx.device).eval()
-            run_sequential([j], datas[j.seed], refs[j.seed], ctx, results, (uni, sel) if got is not None else None)
+            got = shared.get(j.seed) if check_method(j.method).pretrain else None
+            try:
+                if isinstance(got, str):
+                    raise UmeError(f"phase 1 failed: {got}")
+                uni = _models(got[0], datas[j.seed], j.cfg, ctx) if got is not None else None
+            except Exception as e:  # never leave the other ranks waiting: record it and go on
+                ctx.fail(j, e)
+                continue
+            run_sequential([j], datas[j.seed], refs[j.seed], ctx, results, (uni, got[1]) if got is not None else None)
         done = {k: results[k] for k in (j.key for j in uniq[r::n]) if k in results}
         for part in dist.gather_objects((done, {k: v for k, v in ctx.failures.items()})):
             results.update(part[0])
             ctx.failures.update(part[1])
+
+
+def _models(states: Mapping[str, dict], data: MultiModalData, cfg, ctx: Ctx) -> dict[str, LateFusion]:
+    """Phase-1 models rebuilt from their weights (as another rank sent them), on this rank's device."""
+    out = {}
+    for m, st in states.items():
+        out[m] = unimodal_model(data, cfg, data.modalities.index(m), 0, ctx.encoders)
+        out[m].load_state_dict(st)
+        out[m].to(ctx.device).eval()
+    return out
 
 
 def phase1(data: MultiModalData, cfg, ctx: Ctx, seed: int) -> tuple[dict[str, LateFusion], dict]:
