@@ -243,6 +243,9 @@ class Trainer:
         ddp = self.data_parallel()
         world, net = dist.world_size() if ddp else 1, None
         if ddp:
+            if cfg.batch_size < 2 * world:
+                raise UmeError(f"batch size {cfg.batch_size} leaves under 2 samples per rank on {world} ranks; use a "
+                               f"batch size of at least {2 * world} (it is the global batch, split over the ranks)")
             net = wrap_data_parallel(model, loss_fn, self.device)
 
         def train_step(batch: dict[str, torch.Tensor], drop: torch.Tensor | None, share: float = 1.0) -> torch.Tensor:
