@@ -90,6 +90,14 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _say(*args: Any) -> None:
+    """print, on rank 0 only under torchrun."""
+    from .training import distributed
+
+    if distributed.is_main():
+        print(*args)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -99,6 +107,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .experiments.suite import resolve_config, run
     from .files import save_json
     from .models.encoders import check_weights
+    from .training import distributed
 
     settings = settings_from_args(args)
     for m, name in settings.get("encoders", {}).items():
@@ -122,10 +131,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UmeError(f"--etas must lie in [0, 1], got {args.etas}")
         results = run_suite(args.dataset, profile, [args.seed], [args.method], drop_ps=[], device=args.device,
                             progress=not args.quiet, etas=args.etas, settings=settings, data_kw=data_kw)
-        print(format_table(results))
-        if args.out:
+        _say(format_table(results))
+        if args.out and distributed.is_main():
             save_json({"results": results}, args.out, overwrite=args.overwrite)
-            print(f"wrote {args.out} ({len(results)} records, one per eta)")
+            _say(f"wrote {args.out} ({len(results)} records, one per eta)")
         return 0
     results = run(args.dataset, args.method, profile, args.seed, device=args.device,
                   progress=not args.quiet, eta=args.eta, settings=settings, data_kw=data_kw)
@@ -133,11 +142,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     extra = {}
     if "reference" in r:
         extra = {"Bayes optimum (MC)": r["reference"]["bayes"], "Bayes on this test set": r["reference"]["bayes_test"]}
-    print(f"{r['dataset']} / {r['method']} / profile {r['profile']} / {r['metric']} (%) / {r['provenance']['device']} / {r['provenance']['wall_s']:.1f} s")
-    print(format_table(results, extra))
-    if args.out:
+    ranks = f" / {r['provenance']['world_size']} ranks" if r["provenance"].get("world_size", 1) > 1 else ""
+    _say(f"{r['dataset']} / {r['method']} / profile {r['profile']} / {r['metric']} (%) / {r['provenance']['device']}"
+         f"{ranks} / {r['provenance']['wall_s']:.1f} s")
+    _say(format_table(results, extra))
+    if args.out and distributed.is_main():  # only rank 0 writes (atomically)
         save_json(r, args.out, overwrite=args.overwrite)
-        print(f"wrote {args.out}")
+        _say(f"wrote {args.out}")
     return 0
 
 
@@ -156,17 +167,20 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                           progress=not args.quiet, **kw)
     if "metrics" in res[0]:
         extra = {"Bayes optimum (MC)": res[0]["reference"]["bayes"]} if "reference" in res[0] else {}
-        print(format_table(res, extra))
+        _say(format_table(res, extra))
     else:
         keys = [k for k, v in res[0].items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)]
-        print("\n".join("  ".join(f"{k}={r[k]:.4g}" if isinstance(r[k], float) else f"{k}={r[k]}" for k in keys)
-                        for r in res))
-    print(f"wrote {results_path(args.chapter, args.profile)}")
+        _say("\n".join("  ".join(f"{k}={r[k]:.4g}" if isinstance(r[k], float) else f"{k}={r[k]}" for k in keys)
+                       for r in res))
+    _say(f"wrote {results_path(args.chapter, args.profile)}")
     return 0
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m umelib", description="UME-MMA: robust multi-modal models under missing modalities")
+    p = argparse.ArgumentParser(prog="python -m umelib", description="UME-MMA: robust multi-modal models under missing modalities",
+                                epilog="scale out: torchrun --nproc_per_node N -m umelib run ... trains one run data-parallel "
+                                       "on N processes; torchrun ... -m umelib reproduce ... spreads its jobs over the "
+                                       "ranks; only rank 0 writes (README: Scaling out)")
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="list datasets, methods and encoders").set_defaults(fn=cmd_list)
     r = sub.add_parser("run", help="train a method and evaluate it under the missing-modality protocol")
@@ -222,8 +236,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; under torchrun (``WORLD_SIZE`` > 1) join the process group first: ``run`` trains its one run
+    data-parallel, ``reproduce`` spreads its jobs over the ranks; only rank 0 prints tables and writes files."""
+    from .training import distributed
+
     args = parser().parse_args(argv)
     try:
+        if args.cmd in ("run", "reproduce"):
+            distributed.init()
         if getattr(args, "eta", 1.0) is not None and not 0.0 <= args.__dict__.get("eta", 1.0) <= 1.0:
             raise UmeError(f"--eta must lie in [0, 1], got {args.eta}")
         return args.fn(args)
@@ -233,3 +253,5 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        distributed.close()

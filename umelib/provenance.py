@@ -36,10 +36,12 @@ def device_name(device: Any) -> str:
 
 
 def provenance(config: Mapping | None, device: Any, wall_s: float, **extra: Any) -> dict:
-    """Config, device, library versions, commit, dirty flag and wall time of a run (``extra`` keys added)."""
+    """Config, device, library versions, commit, dirty flag and wall time of a run (``extra`` keys added);
+    ``world_size`` (processes that trained the run) is 1 unless ``extra`` says otherwise."""
     import torch
 
     commit = git_commit()
     return {"config": dict(config or {}), "device": device_name(device), "torch": torch.__version__,
             "umelib": __version__, "python": platform.python_version(), "git": commit,
-            "dirty": None if commit is None else commit.endswith("-dirty"), "wall_s": round(wall_s, 3), **extra}
+            "dirty": None if commit is None else commit.endswith("-dirty"), "wall_s": round(wall_s, 3),
+            "world_size": 1, **extra}

@@ -178,7 +178,9 @@ def chapter_results(chapter: str, profile: str, retrain: bool = False, save: boo
         res = spec["runner"](profile, **kw)
     else:
         res = run(spec["dataset"], spec["methods"], profile, spec["seeds"].get(profile, [0]), **kw)
-    if save:
+    from ..training import distributed
+
+    if save and distributed.is_main():  # under torchrun every rank holds every result; rank 0 writes
         save_json({"chapter": chapter, "profile": profile, "wall_s": round(time.perf_counter() - t0, 1),
                    "command": f"python -m umelib reproduce {chapter} --profile {profile}", "results": res},
                   path, overwrite=True)

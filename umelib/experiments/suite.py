@@ -3,7 +3,10 @@
 and every drop probability of the sweep.
 
 On a GPU the runs are stacked (``concurrent``, see :mod:`umelib.training.multirun`): phase 1 of all seeds at once
-per modality, then one stacked training per architecture and phase over all seeds and drop probabilities."""
+per modality, then one stacked training per architecture and phase over all seeds and drop probabilities.
+
+Under torchrun (N ranks) a suite of one job trains it data-parallel; more jobs are spread over the ranks, each
+rank training whole runs (:func:`umelib.experiments.jobs.run_over_ranks`); every rank returns every result."""
 from __future__ import annotations
 
 import dataclasses
@@ -16,22 +19,23 @@ from typing import Any, Iterable, Mapping
 import torch
 
 from ..config import RunConfig, get_config, plain
-from ..datasets.core import MultiModalData, Split, headline_metric
+from ..datasets.core import MultiModalData, Split
 from ..datasets.registry import DATASETS, data_dir, load_dataset, seed_dependent
 from ..datasets.synthetic import bayes_reference
 from ..errors import UmeError
 from ..evaluate import evaluate, missing_mask
 from ..methods import (Recipe, check_method, frozen_view, identity_encoders, joint_split, make_loss, model_encoders,
-                       pretrain, run_method, setup_method, unimodal_metrics, unimodal_model, unimodal_split,
+                       setup_method, unimodal_metrics, unimodal_model, unimodal_split,
                        val_scorer)
 from ..models.encoders import default_encoder_name, make_encoder
 from ..training.features import feature_weights, featurize, weights_digest
-from ..models.fusion import LateFusion
-from ..provenance import git_commit, provenance
+from ..provenance import git_commit
+from ..training import distributed as dist
 from ..training.multirun import MultiTrainer
 from ..training.trainer import Trainer, pick_device
 from .cache import Cache, key as cache_key
-from .results import make_result
+from .jobs import (Ctx, Job, JobsFailed, by_phase, make_job_result, needs_phase1, run_over_ranks, run_sequential,
+                   strip_selected)
 
 TABLE1 = ["unimodal", "naive", "multitask", "missing-detection", "ume-mma"]
 TABLE4 = ["only-aug", "only-pretrain", "ume-mma-frozen", "frozen-heads", "ume-mma"]
@@ -151,24 +155,12 @@ def run(dataset: str | MultiModalData, methods: str | Iterable[str] = "ume-mma",
                      encoders=encoders, eta=eta, settings=settings, data_kw=data_kw, **overrides)
 
 
-@dataclasses.dataclass
-class _Job:
-    seed: int
-    name: str  # method, or "ume-mma@p=<p>" for a sweep point
-    cfg: Any
-    key: str  # the cache key of the training behind it (a sweep point at the default p shares ume-mma's)
-
-    @property
-    def method(self) -> str:
-        return self.name.split("@")[0]
-
-
 def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: Iterable[int] = (0, 1, 2),
               methods: Iterable[str] | None = None, drop_ps: Iterable[float] = DROP_PS, device: str | None = None,
               progress: bool = False, cache_dir: str | Path | None = None,
               encoders: Mapping[str, Any] | None = None, eta: float = 1.0, concurrent: bool | None = None,
               settings: Mapping[str, Any] | None = None, data_kw: Mapping[str, Any] | None = None,
-              etas: Iterable[float] | None = None, **overrides: Any) -> list[dict]:
+              etas: Iterable[float] | None = None, spread: str | None = None, **overrides: Any) -> list[dict]:
     """Result dicts for every (seed, method) and every (seed, drop p) of UME-MMA; sweep results carry
     ``"sweep": {"drop_p": p}`` and the method name ``ume-mma@p=<p>``.
 
@@ -176,7 +168,13 @@ def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: 
     so chapters that need different methods of the same suite train each piece once (and an interrupted run
     resumes). ``concurrent`` trains the seeds and drop probabilities of a method together (default: on CUDA, and
     on the CPU for MLP encoders over several seeds). A dataset whose registry entry does not depend on the seed
-    (and any .npz) is loaded once for all seeds."""
+    (and any .npz) is loaded once for all seeds.
+
+    Under torchrun, ``spread`` says how the ranks share the work: ``"jobs"`` (each rank trains whole runs,
+    round-robin, after the shared phase 1) or ``"data"`` (every run data-parallel over all ranks); default: data
+    with one job to train, else jobs. Stacked runs stay single-process (``concurrent`` is off under torchrun).
+    A job that fails is reported and the others finish; then :class:`~umelib.experiments.jobs.JobsFailed`
+    (a :class:`UmeError`) is raised carrying the finished results."""
     methods = list(dict.fromkeys(methods or TABLE1 + TABLE4))
     drop_ps = list(drop_ps)
     for m in methods:
@@ -197,27 +195,51 @@ def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: 
                                                      for p in drop_ps]:
             rec = check_method(name.split("@")[0])
             ident = (name.split("@")[0], c.drop_p if rec.augment else None)
-            jobs.append(_Job(seed, name, c, cache_key(data.name, profile, seed, ident, c.to_dict(), len(data.train),
+            jobs.append(Job(seed, name, c, cache_key(data.name, profile, seed, ident, c.to_dict(), len(data.train),
                                                       cache.commit, eta, etas, *_encoders_key(encoders, data))))
+    if spread not in (None, "jobs", "data"):
+        raise UmeError(f"spread '{spread}' unknown; use 'jobs' (whole runs per rank) or 'data' (data-parallel runs)")
+    if concurrent and dist.active():
+        raise UmeError("stacked runs (concurrent=True) train in one process; under torchrun leave concurrent unset "
+                       "(the suite spreads its jobs over the ranks) or run in one process")
+    if dist.active():
+        concurrent = False
     if concurrent is None:
         concurrent = _stack_by_default(dev, datas[seeds[0]], jobs[0].cfg if jobs else None, encoders, len(seeds))
-    ctx = _Ctx(profile, dev, progress, cache, encoders, eta, plain({**overrides, **dict(settings or {})}),
+    ctx = Ctx(profile, dev, progress, cache, encoders, eta, plain({**overrides, **dict(settings or {})}),
                sorted({float(e) for e in etas}) if etas else [])
     if any(not 0.0 <= e <= 1.0 for e in ctx.etas):
         raise UmeError(f"every eta must lie in [0, 1], got {ctx.etas}")
+    ctx.announce = len({j.key for j in jobs}) > 1
     results: dict[str, dict] = {}  # training key -> result of that training
-    for j in jobs:
-        cached = cache.load_result(j.key)
-        if cached is not None:
-            results[j.key] = cached
+    if dist.is_main():
+        for j in jobs:
+            cached = cache.load_result(j.key)
+            if cached is not None:
+                results[j.key] = cached
+    results = dist.broadcast_object(results)  # every rank: rank 0's view of the cache (the same jobs to do)
     todo = [j for j in jobs if j.key not in results]
-    if concurrent:
+    if dist.active() and (spread or ("data" if len({j.key for j in todo}) <= 1 else "jobs")) == "jobs":
+        run_over_ranks(todo, datas, refs, ctx, results)
+    elif concurrent:
         _run_stacked(todo, datas, refs, ctx, results)
     else:
         for seed in seeds:
-            _run_sequential([j for j in todo if j.seed == seed], datas[seed], refs[seed], ctx, results)
+            run_sequential([j for j in todo if j.seed == seed], datas[seed], refs[seed], ctx, results)
+    out = _collect(jobs, results)
+    if ctx.failures and len({j.key for j in jobs}) == 1 and ctx.errors:
+        raise next(iter(ctx.errors.values()))  # a single run: its own error
+    if ctx.failures:
+        raise JobsFailed(ctx.failures, len({j.key for j in jobs}), out, cache.root is not None)
+    return out
+
+
+def _collect(jobs: list[Job], results: Mapping[str, dict]) -> list[dict]:
+    """One result per finished job, in job order (per eta when evaluated at several)."""
     out = []
-    for j in jobs:  # one result per job, in job order; a sweep point at the default p is the ume-mma run
+    for j in jobs:
+        if j.key not in results:
+            continue  # one result per job, in job order; a sweep point at the default p is the ume-mma run
         r = json.loads(json.dumps(results[j.key]))
         r["method"] = j.name
         r.pop("sweep", None)
@@ -253,66 +275,7 @@ def _per_eta(r: dict) -> list[dict]:
     return out
 
 
-@dataclasses.dataclass
-class _Ctx:
-    profile: str
-    device: torch.device
-    progress: bool
-    cache: Cache
-    encoders: Mapping[str, Any] | None
-    eta: float
-    overrides: dict  # what the caller changed of the profile's config (recorded in provenance)
-    etas: list[float] = dataclasses.field(default_factory=list)  # also evaluate every fused model at these rates
-
-    def by_eta(self, model, test: Split, task: str) -> dict[str, dict] | None:
-        return {f"{e:g}": evaluate(model, test, task, e) for e in self.etas} if self.etas and model is not None else None
-
-
-def _result(job: _Job, data: MultiModalData, ref: dict | None, metrics: dict, ctx: _Ctx, wall: float,
-            t_pre: float, by_eta: dict | None = None, **prov: Any) -> dict:
-    metric = headline_metric(data.task)
-    extra_prov = {k: data.info[k] for k in ("train_available", "features") if k in data.info}
-    p = provenance(job.cfg.to_dict(), ctx.device, wall, phase1_shared_s=round(t_pre, 3), n_train=len(data.train),
-                   n_test=len(data.test), n_val=len(data.val) if data.val is not None else 0,
-                   validation=data.info.get("validation"), data_sha256=data.info.get("sha256"),
-                   overrides=ctx.overrides, **extra_prov, **prov)
-    extra: dict[str, Any] = {"task": data.task, "num_classes": data.num_classes, "eta": ctx.eta,
-                             "modalities": data.modalities}
-    if ref:
-        extra["reference"] = ref
-    if by_eta:
-        extra["by_eta"] = by_eta
-    res = make_result(data.name, job.method, ctx.profile, job.seed, metric, metrics, p, **extra)
-    ctx.cache.save_result(job.key, res)
-    return res
-
-
-def _needs_phase1(jobs: list[_Job]) -> bool:
-    return any(check_method(j.method).pretrain for j in jobs)
-
-
-def _run_sequential(jobs: list[_Job], data: MultiModalData, ref: dict | None, ctx: _Ctx, results: dict) -> None:
-    if not jobs:
-        return
-    seed, cfg = jobs[0].seed, jobs[0].cfg
-    trainer = Trainer(ctx.device, seed=seed, progress=ctx.progress)
-    t0 = time.perf_counter()
-    uni, sel1 = _phase1(data, cfg, ctx, seed) if _needs_phase1(jobs) else (None, {})
-    t_pre = time.perf_counter() - t0
-    for j in jobs:
-        if j.key in results:
-            continue
-        rec = check_method(j.method)
-        t1 = time.perf_counter()
-        n0 = len(trainer.selected)
-        res = run_method(j.method, data, j.cfg, trainer, pretrained=uni if rec.pretrain else None,
-                         encoders=ctx.encoders, eta=ctx.eta, feature_cache=ctx.cache.root)
-        sel = (sel1 if rec.pretrain else {}) | _by_phase(trainer.selected[n0:])
-        results[j.key] = _result(j, data, ref, res.metrics, ctx, time.perf_counter() - t1, t_pre, selected_epoch=sel,
-                                 by_eta=ctx.by_eta(res.model, data.test, data.task))
-
-
-def _run_stacked(jobs: list[_Job], datas: dict[int, MultiModalData], refs: dict, ctx: _Ctx, results: dict) -> None:
+def _run_stacked(jobs: list[Job], datas: dict[int, MultiModalData], refs: dict, ctx: Ctx, results: dict) -> None:
     """Phase 1 of all seeds stacked per modality; then one stacked training per architecture and phase over the
     pending runs of every method that trains it (seeds, drop probabilities, with or without augmentation)."""
     if not jobs:
@@ -320,11 +283,11 @@ def _run_stacked(jobs: list[_Job], datas: dict[int, MultiModalData], refs: dict,
     seeds = sorted({j.seed for j in jobs})
     trainer = MultiTrainer(ctx.device, progress=ctx.progress)
     t0 = time.perf_counter()
-    uni, sel1 = _phase1_stacked({s: datas[s] for s in seeds}, jobs[0].cfg, ctx, trainer) if _needs_phase1(jobs) else ({}, {})
+    uni, sel1 = _phase1_stacked({s: datas[s] for s in seeds}, jobs[0].cfg, ctx, trainer) if needs_phase1(jobs) else ({}, {})
     t_pre = time.perf_counter() - t0
     unions: dict[tuple, tuple] = {}
     tests: dict[int, Split] = {}
-    groups: dict[tuple, list[_Job]] = {}
+    groups: dict[tuple, list[Job]] = {}
     for j in jobs:  # one stacked training per architecture and phase: e.g. naive + only-aug, ume-mma@p + only-pretrain
         rec = check_method(j.method)
         gkey = ("unimodal",) if not rec.joint else (rec.pretrain, rec.freeze, rec.multitask, rec.missing_class)
@@ -334,7 +297,7 @@ def _run_stacked(jobs: list[_Job], datas: dict[int, MultiModalData], refs: dict,
         t1 = time.perf_counter()
         if not check_method(group[0].method).joint:
             for j in group:
-                results[j.key] = _result(j, datas[j.seed], refs[j.seed], unimodal_metrics(uni[j.seed], datas[j.seed]),
+                results[j.key] = make_job_result(j, datas[j.seed], refs[j.seed], unimodal_metrics(uni[j.seed], datas[j.seed]),
                                          ctx, time.perf_counter() - t1, t_pre, selected_epoch=sel1[j.seed])
             continue
         built, gdatas = [], dict(datas)
@@ -361,7 +324,7 @@ def _run_stacked(jobs: list[_Job], datas: dict[int, MultiModalData], refs: dict,
         wall = time.perf_counter() - t1
         for j, model, chosen in zip(group, models, trainer.selected[-len(group):]):
             rec = check_method(j.method)
-            sel = (sel1[j.seed] if rec.pretrain else {}) | {j.method: _strip(chosen)}
+            sel = (sel1[j.seed] if rec.pretrain else {}) | {j.method: strip_selected(chosen)}
             d = gdatas[j.seed]
             if j.seed not in tests:
                 tests[j.seed] = d.test.to(ctx.device)  # evaluated many times: moved once
@@ -369,7 +332,7 @@ def _run_stacked(jobs: list[_Job], datas: dict[int, MultiModalData], refs: dict,
             by_eta = ctx.by_eta(model, tests[j.seed], d.task)
             if frozen:
                 tests.pop(j.seed)
-            results[j.key] = _result(j, d, refs[j.seed], metrics, ctx,
+            results[j.key] = make_job_result(j, d, refs[j.seed], metrics, ctx,
                                      wall / len(group), t_pre, runs_together=len(group), trained_with=names,
                                      group_wall_s=round(wall, 3), cuda_graph=bool(trainer.history[-1]["cuda_graph"]),
                                      selected_epoch=sel, by_eta=by_eta)
@@ -427,19 +390,7 @@ def _union(splits: list[Split]) -> tuple[Split, list[torch.Tensor] | None]:
     return cat, [torch.arange(len(s)) + offsets[id(s)] for s in splits]
 
 
-def _phase1(data: MultiModalData, cfg, ctx: _Ctx, seed: int) -> dict[str, LateFusion]:
-    """Phase-1 models, from the cache when an identical phase 1 was trained before."""
-    path = ctx.cache.phase1_path(data, cfg, ctx.profile, seed, ctx.encoders)
-    if path is not None and path.exists():
-        return Cache.load_phase1(path, data, cfg, ctx.encoders, ctx.device)
-    trainer = Trainer(ctx.device, seed=seed, progress=ctx.progress)
-    models = pretrain(data, cfg, trainer, ctx.encoders)
-    sel = _by_phase(trainer.selected)
-    Cache.save_phase1(path, models, sel)
-    return models, sel
-
-
-def _phase1_stacked(datas: dict[int, MultiModalData], cfg, ctx: _Ctx,
+def _phase1_stacked(datas: dict[int, MultiModalData], cfg, ctx: Ctx,
                     trainer: MultiTrainer) -> tuple[dict[int, dict], dict[int, dict]]:
     """Phase 1 for every seed: cached ones loaded, the rest trained stacked, one modality at a time. Returns the
     models and what was selected for them, per seed."""
@@ -467,7 +418,7 @@ def _phase1_stacked(datas: dict[int, MultiModalData], cfg, ctx: _Ctx,
                 t = Trainer(ctx.device, seed=s, progress=ctx.progress)
                 out[s][m] = t.fit(unimodal_model(datas[s], cfg, j, s, ctx.encoders), unimodal_split(datas[s].train, j),
                                   cfg.phase1, loss, desc=f"phase 1 [{m}]", val_score=val_scorer(datas[s], j))
-                sel[s] |= _by_phase(t.selected)
+                sel[s] |= by_phase(t.selected)
             continue
         uni_split = Split({m: split.x[m]}, split.y, split.present[:, j:j + 1], {k: v for k, v in split.fill.items() if k == m})
         whole = idx is None and len(runs[0]) == len(split)
@@ -476,19 +427,10 @@ def _phase1_stacked(datas: dict[int, MultiModalData], cfg, ctx: _Ctx,
                     val_scores=_val_scores([datas[s] for s in todo], j))
         for s, mod, chosen in zip(todo, models, trainer.selected[-len(todo):]):
             out[s][m] = mod
-            sel[s][chosen["phase"]] = _strip(chosen)
+            sel[s][chosen["phase"]] = strip_selected(chosen)
     for s in todo:
         Cache.save_phase1(ctx.cache.phase1_path(datas[s], cfg, ctx.profile, s, ctx.encoders), out[s], sel[s])
     return out, sel
-
-
-def _strip(chosen: dict) -> dict:
-    return {k: v for k, v in chosen.items() if k not in ("phase", "run", "seed")}
-
-
-def _by_phase(selected: list[dict]) -> dict[str, dict]:
-    """Trainer.selected as phase -> {epochs_run, epoch, val, ...} (the provenance's ``selected_epoch``)."""
-    return {c["phase"]: _strip(c) for c in selected}
 
 
 def _val_scores(datas: list[MultiModalData], j: int | None = None) -> list | None:

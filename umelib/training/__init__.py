@@ -1,5 +1,6 @@
 """Training: missing-modality augmentation, the one :class:`Trainer` every method uses, many same-shaped runs
-stacked on one device (:class:`MultiTrainer`, vmap) and CUDA-graph steps.
+stacked on one device (:class:`MultiTrainer`, vmap), CUDA-graph steps, and scale-out over torchrun ranks
+(:mod:`umelib.training.distributed`: data-parallel fits, jobs over ranks).
 
 Above :mod:`umelib.datasets` and :mod:`umelib.models` (and the bottom modules); never imports methods,
 evaluate or experiments."""

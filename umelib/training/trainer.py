@@ -14,6 +14,7 @@ from ..config import PhaseConfig
 from ..datasets.core import LABEL, Split
 from ..errors import UmeError
 from ..files import atomic_save
+from . import distributed as dist
 from .graphs import StepGraph, graphs_wanted
 
 LossFn = Callable[[nn.Module, Mapping[str, torch.Tensor]], torch.Tensor]
@@ -115,6 +116,30 @@ class Selection:
                 "best_val": self.best, "stopped_early": self.stopped_at is not None}
 
 
+class _LossModule(nn.Module):
+    """``model`` with its loss as ``forward(batch)``: what DistributedDataParallel wraps (the loss functions call
+    ``model.forward_all``, which DDP would not see)."""
+
+    def __init__(self, model: nn.Module, loss_fn: LossFn) -> None:
+        super().__init__()
+        self.model, self.loss_fn = model, loss_fn
+
+    def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return self.loss_fn(self.model, batch)
+
+
+def wrap_data_parallel(model: nn.Module, loss_fn: LossFn, device: torch.device) -> nn.Module:
+    """``model`` and its loss in :class:`~torch.nn.parallel.DistributedDataParallel` (gradients averaged over the
+    ranks at each step). On CUDA, BatchNorm layers become SyncBatchNorm (statistics over the global batch); on the
+    CPU, where SyncBatchNorm does not run, each rank normalizes with its shard's statistics and rank 0's running
+    statistics are kept (a model with BatchNorm then differs slightly from one process)."""
+    ids = None
+    if device.type == "cuda":
+        nn.SyncBatchNorm.convert_sync_batchnorm(model)  # in place below the (non-BatchNorm) root
+        ids = [device.index if device.index is not None else torch.cuda.current_device()]
+    return torch.nn.parallel.DistributedDataParallel(_LossModule(model, loss_fn), device_ids=ids)
+
+
 class Trainer:
     """Trains any model on a :class:`Split` with a loss ``fn(model, batch) -> scalar``.
 
@@ -123,11 +148,20 @@ class Trainer:
     ``loader="auto"`` picks resident on CPU, and on CUDA when the split takes under
     ``resident_fraction`` of free GPU memory. ``graphs=True`` (or ``UME_CUDA_GRAPHS=1``) replays the resident
     step as a CUDA graph (:mod:`umelib.training.graphs`).
+
+    Under ``torchrun`` (a process group of N ranks, :mod:`umelib.training.distributed`) a fit is data-parallel:
+    every rank draws the same permutation and the same augmentation for the whole global batch (generators seeded
+    alike) and trains on its contiguous slice of each global batch under DistributedDataParallel; each rank's loss
+    is weighted by its share of the batch, so the averaged gradient is the one-process mean-loss gradient even
+    for an uneven last batch. Validation runs on every rank over the full split (identical weights, so the same
+    selection everywhere); only rank 0 writes checkpoints. CUDA graphs stay single-process (off under DDP).
+    ``distributed=False`` trains this process alone whatever the group.
     """
 
     def __init__(self, device: str | torch.device | None = None, seed: int = 0, progress: bool = True,
                  loader: str = "auto", amp: bool = True, resident_fraction: float = 0.5,
-                 checkpoint: str | Path | None = None, graphs: bool | None = None) -> None:
+                 checkpoint: str | Path | None = None, graphs: bool | None = None,
+                 distributed: bool | None = None) -> None:
         if loader not in ("auto", "resident", "dataloader"):
             raise UmeError(f"loader '{loader}' unknown; use 'auto', 'resident' or 'dataloader'")
         self.device = pick_device(device)
@@ -138,8 +172,13 @@ class Trainer:
         self.resident_fraction = resident_fraction
         self.checkpoint = Path(checkpoint) if checkpoint else None
         self.graphs = graphs
+        self.distributed = distributed
         self.history: list[dict] = []
         self.selected: list[dict] = []  # per fit: phase, epochs run, selected epoch, its validation score
+
+    def data_parallel(self) -> bool:
+        """Whether a fit is data-parallel over the process group (torchrun; see the class docstring)."""
+        return dist.data_parallel() if self.distributed is None else bool(self.distributed) and dist.active()
 
     def uses_resident(self, split: Split) -> bool:
         if self.loader != "auto":
@@ -198,21 +237,30 @@ class Trainer:
         mods = split.modalities
         n_ep = max(len(split), cfg.epoch_samples or 0)  # samples per epoch (small data: several passes)
         steps = cfg.epochs * max(1, n_ep // cfg.batch_size)
-        bar = tqdm(total=steps, desc=desc, disable=not self.progress, leave=False)
+        other_rank = self.data_parallel() and not dist.is_main()  # data-parallel: rank 0 shows the bar
+        bar = tqdm(total=steps, desc=desc, disable=not self.progress or other_rank, leave=False)
         model.train()
+        ddp = self.data_parallel()
+        world, net = dist.world_size() if ddp else 1, None
+        if ddp:
+            if cfg.batch_size < 2 * world:
+                raise UmeError(f"batch size {cfg.batch_size} leaves under 2 samples per rank on {world} ranks; use a "
+                               f"batch size of at least {2 * world} (it is the global batch, split over the ranks)")
+            net = wrap_data_parallel(model, loss_fn, self.device)
 
-        def train_step(batch: dict[str, torch.Tensor], drop: torch.Tensor | None) -> torch.Tensor:
+        def train_step(batch: dict[str, torch.Tensor], drop: torch.Tensor | None, share: float = 1.0) -> torch.Tensor:
+            """One step; ``share``: this rank's fraction of the global batch times the world size (DDP)."""
             if drop is not None:
                 batch = augment.apply(batch, mods, drop)
             opt.zero_grad(set_to_none=True)
             with autocast(self.device, self.amp):
-                loss = loss_fn(model, batch)
+                loss = net(batch) * share if net is not None else loss_fn(model, batch)
             loss.backward()
             opt.step()
-            return loss.detach().float()
+            return loss.detach().float() / world  # summed over ranks: the global batch's mean loss
 
         graphed = None
-        if resident and graphs_wanted(self.graphs, self.device):  # the gather from the resident split is captured too
+        if resident and not ddp and graphs_wanted(self.graphs, self.device):  # the gather from the resident split is captured too
             graphed = StepGraph(lambda idx, *drop: train_step(data.batch(idx), drop[0] if drop else None), opt)
         epochs_run = 0
         for epoch in range(cfg.epochs):
@@ -220,14 +268,22 @@ class Trainer:
             t0, total, count, seen = time.perf_counter(), torch.zeros((), device=self.device), 0, 0
             # the epoch's drops in one draw (batch i uses rows i*B ...); fewer calls than a draw per batch
             drops = augment.draw(n_ep, mods, self.device, gaug) if augment is not None else None
-            if resident:
+            if ddp:  # every rank: the same global batches; each trains on its slice
+                items = ((idx, None) for idx in self.index_batches(len(split), cfg.batch_size, g, n_ep)
+                         if len(idx) >= 2 * world)  # BatchNorm: at least 2 samples per rank
+            elif resident:
                 items = ((idx, None) for idx in self.index_batches(len(split), cfg.batch_size, g, n_ep))
             else:
                 items = ((None, b) for b in self.batches(data, cfg.batch_size, g, False, n_ep))
             for i, (idx, batch) in enumerate(items):
                 b = len(idx) if idx is not None else len(batch[LABEL])
                 drop = drops[i * cfg.batch_size:i * cfg.batch_size + b] if drops is not None else None
-                if graphed is not None:
+                if ddp:
+                    local = dist.shard(idx)
+                    batch = data.batch(local) if resident else {k: v.to(self.device, non_blocking=True)
+                                                               for k, v in data.batch(local).items()}
+                    total += train_step(batch, dist.shard(drop) if drop is not None else None, len(local) * world / b)
+                elif graphed is not None:
                     total += graphed(idx, *([drop] if drop is not None else []))
                 else:
                     total += train_step(data.batch(idx) if idx is not None else batch, drop)
@@ -236,14 +292,16 @@ class Trainer:
                 bar.update(1)
             if sched:
                 sched.step()
+            if ddp:
+                total = dist.all_reduce_sum(total)
             mean = float(total) / max(count, 1)
             if mean != mean:
                 raise UmeError(f"{desc}: the loss became NaN in epoch {epoch + 1}; lower the learning rate")
             self.history.append({"phase": desc, "epoch": epoch + 1, "loss": mean, "seconds": time.perf_counter() - t0,
                                  "samples": seen, "resident": resident,
-                                 "cuda_graph": graphed is not None and graphed.failed is None})
+                                 "cuda_graph": graphed is not None and graphed.failed is None, "world_size": world})
             bar.set_postfix(loss=f"{mean:.3f}")
-            if self.checkpoint:
+            if self.checkpoint and (not ddp or dist.is_main()):
                 atomic_save({"model": model.state_dict(), "epoch": epoch + 1, "phase": desc}, self.checkpoint)
             if val_score is not None:
                 v = float(val_score(model.eval()))
@@ -253,6 +311,7 @@ class Trainer:
                 if sel.update(v, epoch + 1, model.state_dict):
                     break
         bar.close()
+        net = None  # DDP's hooks on the parameters go with it
         model.eval()
         if sel.best_state is not None:
             model.load_state_dict(sel.best_state)
