@@ -91,7 +91,7 @@ def theorem_claims(path: str | Path | None = None):
     for name, v in saved["inequalities"].items():
         rows.append({"claim": name, "ours": f"{v['violations']} violations in {v['trials']:,} distributions",
                      "difference [95% CI]": f"smallest slack {v['min_slack']:.3g} (exact, no interval)",
-                     "paper": "not ours: our corrected bound" if "corrected" in name else "Theorem 3.2",
+                     "paper": "not in the paper: our corrected bound" if "corrected" in name else "Theorem 3.2",
                      "verdict": "holds" if v["violations"] == 0 else "fails"})
     return pd.DataFrame(rows).set_index("claim")
 
