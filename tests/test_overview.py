@@ -79,3 +79,31 @@ def test_a_table_leaves_the_pending_list_once_its_results_exist(tmp_path):
     _save(tmp_path, "avmnist_full", [])
     assert item not in overview.pending(tmp_path).index
     assert "Table 3 and Fig. 3 on MM-IMDB; Fig. 3 on Food-101" in overview.pending(tmp_path).index
+
+
+def test_selected_epochs_and_labels(tmp_path):
+    import pytest
+
+    from umelib.errors import UmeError
+
+    res = [_result("ume-mma", s, 30, 60, 70, provenance={"device": "cpu", "git": "x", "selected_epoch": {
+        "phase 1 [image]": {"epochs_run": 5, "epoch": 4, "val": 60.0}, "ume-mma": {"epochs_run": 5, "epoch": 5 - s, "val": 70.0}}})
+           for s in (0, 1)]
+    t = overview.selected_epochs(res, ["ume-mma"])
+    assert list(t["epoch kept"]) == [5, 4] and len(overview.selected_epochs(res)) == 4
+    labelled = overview.pipeline_labels(t, "smoke")
+    assert all(i.endswith("[smoke: pipeline check]") for i in labelled.index)
+    assert list(overview.pipeline_labels(t, "full").index)[0].endswith("[full]")
+    with pytest.raises(UmeError, match="reproduce avmnist"):
+        overview.require_best("avmnist", tmp_path)
+
+
+def test_metrics_frame_and_history_plot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    t = overview.metrics_frame({"a": {"complete": {"accuracy": 80.123}, "miss:x": {"accuracy": 50.0}}})
+    assert t.loc["a", "complete"] == 80.12 and list(t.columns) == ["complete", "miss:x"]
+    hist = [{"phase": "phase 1 [x]", "epoch": e, "loss": 2.0 / e, "val": 10.0 * e} for e in (1, 2, 3)]
+    axes = overview.plot_history(hist + [{"phase": "ume-mma", "epoch": 1, "loss": 1.0, "val": 40.0}])
+    assert len(axes[0].lines) == 2 and list(axes[1].lines[0].get_ydata()) == [10.0, 20.0, 30.0]

@@ -161,3 +161,69 @@ def pending(root: str | Path | None = None):
     rows = [{"paper table": p.item, "needs": p.needs, "command": p.command} for p in PENDING
             if not (done.get(p.item) and done[p.item] <= have)]
     return pd.DataFrame(rows).set_index("paper table")
+
+
+def require_best(chapter: str, root: str | Path | None = None) -> tuple[str, list[dict]]:
+    """:func:`best_results`, or a clear error naming the command that makes them."""
+    from ..errors import UmeError
+
+    best = best_results(chapter, root)
+    if best is None:
+        raise UmeError(f"no committed results for '{chapter}' under results/ (looked for profiles {', '.join(BEST_PROFILES)}); "
+                       f"make them with: python -m umelib reproduce {chapter} --profile full")
+    return best
+
+
+def selected_epochs(results: Iterable[Mapping], phases: Iterable[str] | None = None):
+    """Per seed and phase: epochs run, the epoch kept (best validation score) and that score, from the provenance's
+    ``selected_epoch`` (the runs record no per-epoch curve; this is what they keep of their training)."""
+    import pandas as pd
+
+    rows, seen = [], set()
+    for r in results:
+        for phase, v in (r.get("provenance", {}).get("selected_epoch") or {}).items():
+            key = (phase, r["seed"])
+            if isinstance(v, Mapping) and key not in seen and (phases is None or phase in phases):
+                seen.add(key)
+                rows.append({"phase": phase, "seed": r["seed"], "epochs run": v.get("epochs_run"),
+                             "epoch kept": v.get("epoch"), "validation score": v.get("val")})
+    return pd.DataFrame(rows).set_index(["phase", "seed"]).sort_index()
+
+
+def pipeline_labels(table, profile: str):
+    """``table`` with every row label suffixed by the profile ('naive [smoke: pipeline check]'), so a smoke table
+    can never be read as a result."""
+    out = table.copy()
+    tag = f"{profile}: pipeline check" if profile == "smoke" else profile
+    out.index = [f"{i} [{tag}]" for i in out.index]
+    return out
+
+
+def metrics_frame(named: Mapping[str, Mapping[str, Mapping[str, float]]], metric: str = "accuracy"):
+    """Rows = names, columns = protocol settings, values = ``metric`` from :func:`umelib.evaluate.evaluate`-style
+    dicts (setting -> {metric: value}), e.g. a live run's ``RunOutput.metrics``."""
+    import pandas as pd
+
+    return pd.DataFrame({name: {s: v[metric] for s, v in m.items()} for name, m in named.items()}).T.round(2)
+
+
+def plot_history(history: Iterable[Mapping], axes=None, title: str = ""):
+    """Learning curves from a :class:`~umelib.training.trainer.Trainer`'s ``history``: the mean training loss and the
+    validation score per epoch, one line per phase (the epoch kept is the one with the best validation score)."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    df = pd.DataFrame(list(history))
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for phase, d in df.groupby("phase", sort=False):
+        axes[0].plot(d["epoch"], d["loss"], marker="o", label=phase)
+        if "val" in d:
+            axes[1].plot(d["epoch"], d["val"], marker="o", label=phase)
+    axes[0].set(xlabel="epoch", ylabel="training loss (mean over the epoch)")
+    axes[1].set(xlabel="epoch", ylabel="validation score (%)")
+    for ax in axes:
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    axes[1].legend(fontsize=8, frameon=False)
+    axes[0].figure.suptitle(title)
+    return axes
