@@ -186,7 +186,7 @@ def selected_epochs(results: Iterable[Mapping], phases: Iterable[str] | None = N
             if isinstance(v, Mapping) and key not in seen and (phases is None or phase in phases):
                 seen.add(key)
                 rows.append({"phase": phase, "seed": r["seed"], "epochs run": v.get("epochs_run"),
-                             "epoch kept": v.get("epoch"), "validation score": v.get("val")})
+                             "epoch kept": v.get("epoch"), "validation score": round(v["val"], 2) if v.get("val") is not None else None})
     return pd.DataFrame(rows).set_index(["phase", "seed"]).sort_index()
 
 
