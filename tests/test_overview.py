@@ -94,6 +94,7 @@ def test_selected_epochs_and_labels(tmp_path):
     labelled = overview.pipeline_labels(t, "smoke")
     assert all(i.endswith("[smoke: pipeline check]") for i in labelled.index)
     assert list(overview.pipeline_labels(t, "full").index)[0].endswith("[full]")
+    assert list(overview.pipeline_labels(t, "smoke", "4 epochs").index)[0].endswith("[smoke, 4 epochs: pipeline check]")
     with pytest.raises(UmeError, match="reproduce avmnist"):
         overview.require_best("avmnist", tmp_path)
 

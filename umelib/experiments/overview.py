@@ -190,11 +190,11 @@ def selected_epochs(results: Iterable[Mapping], phases: Iterable[str] | None = N
     return pd.DataFrame(rows).set_index(["phase", "seed"]).sort_index()
 
 
-def pipeline_labels(table, profile: str):
-    """``table`` with every row label suffixed by the profile ('naive [smoke: pipeline check]'), so a smoke table
-    can never be read as a result."""
+def pipeline_labels(table, profile: str, detail: str = ""):
+    """``table`` with every row label suffixed by the profile ('naive [smoke: pipeline check]'; ``detail`` goes
+    after the profile: 'smoke, 4 epochs: pipeline check'), so a smoke table can never be read as a result."""
     out = table.copy()
-    tag = f"{profile}: pipeline check" if profile == "smoke" else profile
+    tag = profile + (f", {detail}" if detail else "") + (": pipeline check" if profile == "smoke" else "")
     out.index = [f"{i} [{tag}]" for i in out.index]
     return out
 
