@@ -29,7 +29,9 @@ sys.path.insert(0, str(ROOT))
 
 from umelib.files import atomic_write  # noqa: E402
 
-EXPERIMENT = re.compile(r"""chapter_results\(\s*["']([\w-]+)["']\s*,\s*profile\b|(avmnist_results)\(\s*profile\b""")
+# the committed results a chapter reads: chapter_results("X", ...), overview.best_results("X") / require_best("X"),
+# avmnist_results(...) (the experiment "avmnist")
+EXPERIMENT = re.compile(r"""(?:chapter_results|best_results|require_best)\(\s*["']([\w-]+)["']|(avmnist_results)\(""")
 
 
 def toc_chapters(toc: Path) -> list[Path]:
