@@ -29,26 +29,35 @@ def _inputs(split) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     return {m: x.float() for m, x in split.x.items()}, split.y
 
 
-def scratch_comparison(dataset: str = "synthetic", profile: str | None = None, seeds: Iterable[int] = (0, 1, 2)):
+def scratch_comparison(dataset: str | MultiModalData = "synthetic", profile: str | None = None,
+                       seeds: Iterable[int] = (0, 1, 2), drop_p: float | None = None):
     """Long table (implementation, method, seed, setting, value): naive late fusion and UME-MMA trained by
-    :mod:`umelib.experiments.scratch` and by :func:`umelib.run`, on the same prepared data and config per seed."""
+    :mod:`umelib.experiments.scratch` and by :func:`umelib.run`, on the same prepared data and config per seed
+    (``drop_p`` changes the plain-PyTorch drop probability only: a deliberate mismatch, for checks)."""
     import pandas as pd
 
-    seeds = list(seeds)
-    rows = [{"implementation": "umelib", "method": r["method"], "seed": r["seed"], "setting": s, "value": v}
-            for r in run(dataset, ["naive", "ume-mma"], profile, seeds) for s, v in r["metrics"].items()]
+    seeds, rows = list(seeds), []
     for seed in seeds:
         data, cfg = prepare(dataset, profile, seed)
         if any(len(s) != 1 for s in data.input_shapes().values()) or set(cfg.encoders.values()) - {"mlp"}:
-            raise UmeError(f"the plain-PyTorch reference takes vector inputs with MLP encoders; '{dataset}' has "
+            raise UmeError(f"the plain-PyTorch reference takes vector inputs with MLP encoders; '{data.name}' has "
                            f"{data.input_shapes()} with {cfg.encoders}; use 'synthetic'")
         p1, p2 = cfg.phase1, cfg.phase2
+        if any(ph.optimizer != "sgd" or ph.patience or ph.plateau or ph.step_every or ph.epoch_samples
+               or ph.momentum != 0.9 or ph.weight_decay or not ph.select_best for ph in (p1, p2)) \
+                or p1.batch_size != p2.batch_size or cfg.aug_mode != "one" or not isinstance(cfg.drop_p, float):
+            raise UmeError(f"the plain-PyTorch reference implements the smoke schedule (SGD with momentum 0.9, fixed "
+                           f"epochs, one batch size, the best epoch on validation, drop mode 'one'); the '{profile}' "
+                           "profile differs: compare with profile='smoke'")
+        p = cfg.drop_p if drop_p is None else drop_p
         train, val, test = _inputs(data.train), _inputs(data.val), _inputs(data.test)
         models = {"naive": scratch.naive(train, val, data.num_classes, p1.epochs, p1.lr, p1.batch_size, seed),
                   "ume-mma": scratch.ume_mma(train, val, data.num_classes, (p1.epochs, p2.epochs), (p1.lr, p2.lr),
-                                             p1.batch_size, cfg.drop_p, seed)[1]}
+                                             p1.batch_size, p, seed)[1]}
         rows += [{"implementation": "plain PyTorch", "method": name, "seed": seed, "setting": s, "value": v}
                  for name, model in models.items() for s, v in scratch.protocol(model, *test).items()]
+    rows += [{"implementation": "umelib", "method": r["method"], "seed": r["seed"], "setting": s, "value": v}
+             for r in run(dataset, ["naive", "ume-mma"], profile, seeds) for s, v in r["metrics"].items()]
     return pd.DataFrame(rows)
 
 
@@ -83,6 +92,29 @@ def phase2_models(data: MultiModalData, cfg, trainer: Trainer) -> dict[str, Late
             "phase 1, fused (before phase 2)": setup_method("ume-mma", data, cfg, uni)[0].eval(),
             "phase 2 without augmentation": run_method("only-pretrain", data, cfg, trainer, pretrained=uni).model,
             "UME-MMA (after phase 2)": run_method("ume-mma", data, cfg, trainer, pretrained=uni).model}
+
+
+def substitute_study(dataset: str = "synthetic", profile: str | None = None, seeds: Iterable[int] = (0, 1, 2),
+                     device: str | None = None):
+    """:func:`substitute_logits` of the :func:`phase2_models` for each seed: (logits, effect), with a seed column."""
+    import pandas as pd
+
+    logits, effects = [], []
+    for seed in seeds:
+        data, cfg = prepare(dataset, profile, seed)
+        lg, ef = substitute_logits(phase2_models(data, cfg, Trainer(device, seed=seed, progress=False)), data)
+        logits.append(lg.assign(seed=seed))
+        effects.append(ef.reset_index().assign(seed=seed))
+    return pd.concat(logits, ignore_index=True), pd.concat(effects, ignore_index=True)
+
+
+def effect_table(effect):
+    """Mean ± std over seeds of :func:`substitute_study`'s effect, per model and zeroed modality."""
+    df = effect.assign(**{"substitute / real spread": effect["substitute spread"] / effect["real spread"]})
+    cols = ["substitute spread", "real spread", "substitute / real spread", "predictions changed (%)"]
+    g = df.groupby(["model", "zeroed"], sort=False)[cols]
+    mean, std = g.mean(), g.std(ddof=1)
+    return mean.round(2).astype(str) + " ± " + std.round(2).astype(str) if len(set(df["seed"])) > 1 else mean.round(2)
 
 
 @torch.no_grad()
