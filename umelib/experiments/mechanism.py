@@ -10,6 +10,7 @@ import torch
 
 from ..config import PhaseConfig
 from ..datasets.core import MultiModalData
+from ..datasets.synthetic import bayes_reference
 from ..errors import UmeError
 from ..files import load_json, save_json
 from ..methods import pretrain, run_method, setup_method
@@ -208,11 +209,14 @@ def probe_run(dataset: str, profile: str | None = None, seeds: Iterable[int] = (
         models = {"random init": setup_method("naive", data, cfg)[0].to(trainer.device),
                   "naive (end to end)": run_method("naive", data, cfg, trainer).model}
         uni = pretrain(data, cfg, trainer)
+        ref = bayes_reference(data) if len(data.modalities) == 2 else None  # synthetic data only
         for m in data.modalities:
+            other = next(o for o in data.modalities if o != m)
             for name, model in {**models, "uni-modal (phase 1)": uni[m]}.items():
                 rows.append({"dataset": data.name, "seed": seed, "modality": m, "encoder": name,
                              "probe (%)": probe_accuracy(model, m, data),
-                             "head alone (%)": None if name == "random init" else head_accuracy(model, m, data)})
+                             "head alone (%)": None if name == "random init" else head_accuracy(model, m, data),
+                             "Bayes, this modality alone (%)": ref["bayes"][f"miss:{other}"] if ref else None})
         prov = provenance(cfg.to_dict(), trainer.device, time.perf_counter() - t0, n_train=len(data.train),
                           n_test=len(data.test), data_sha256=data.info.get("sha256"))
         for r in rows:
@@ -248,7 +252,8 @@ def probe_table(rows: Iterable[Mapping]):
     df = pd.DataFrame([{k: v for k, v in r.items() if k != "provenance"} for r in rows])
     g = df.groupby(["dataset", "modality", "encoder"], sort=False)
     fmt = lambda s: "/" if s.isna().all() else f"{s.mean():.1f} ± {s.std(ddof=1):.1f}" if s.count() > 1 else f"{s.mean():.1f}"
-    return pd.DataFrame({c: g[c].agg(fmt) for c in ("probe (%)", "head alone (%)")}).assign(seeds=g["seed"].nunique())
+    cols = [c for c in ("probe (%)", "head alone (%)", "Bayes, this modality alone (%)") if c in df]
+    return pd.DataFrame({c: g[c].agg(fmt) for c in cols}).assign(seeds=g["seed"].nunique())
 
 
 def plot_probes(rows: Iterable[Mapping], ax=None):
@@ -262,6 +267,10 @@ def plot_probes(rows: Iterable[Mapping], ax=None):
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.4))
     sns.barplot(df, x="modality", y="probe (%)", hue="encoder", hue_order=ENCODERS, errorbar="sd", ax=ax)
+    if "Bayes, this modality alone (%)" in df and df["Bayes, this modality alone (%)"].notna().any():
+        ref = df.groupby("modality", sort=False)["Bayes, this modality alone (%)"].first()
+        xs = [i for i, m in enumerate(ref.index) if ref[m] == ref[m]]
+        ax.scatter(xs, [ref.iloc[i] for i in xs], marker="_", s=1500, c="k", zorder=5, label="Bayes optimum, alone")
     ax.set(xlabel="", ylabel="linear-probe test accuracy (%)")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return ax
