@@ -220,8 +220,10 @@ def probe_run(dataset: str, profile: str | None = None, seeds: Iterable[int] = (
                              "head alone (%)": None if name == "random init" else head_accuracy(model, m, data),
                              "Bayes, this modality alone (%)": ref["bayes"][f"miss:{other}"] if ref else None})
         prov = provenance(cfg.to_dict(), trainer.device, time.perf_counter() - t0, n_train=len(data.train),
-                          n_test=len(data.test), data_sha256=data.info.get("sha256"))
+                          n_test=len(data.test), data_sha256=data.info.get("sha256"),
+                          overrides={k: v.to_dict() if hasattr(v, "to_dict") else v for k, v in overrides.items()})
         for r in rows:
+            r.setdefault("profile", profile)
             r.setdefault("provenance", prov)
     return rows
 
