@@ -46,6 +46,9 @@ def test_committed_configs_are_what_the_code_resolves_now(path):
     if stale_note(path):
         pytest.skip(f"kept with a note: {stale_note(path)}")
     for r in records(path):
+        assert r["provenance"].get("data_sha256"), f"{path}: no data checksum recorded"
+        if "method" not in r:  # an analysis row (e.g. the linear probes), not a method's run: no recipe to resolve
+            continue
         prof = r["provenance"]
         profile = BASE_PROFILE.get(r["profile"], r["profile"])
         settings = dict(prof.get("overrides") or {})
