@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -21,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from umelib.errors import UmeError  # noqa: E402
-from umelib.files import file_digest  # noqa: E402
+from umelib.files import npm_pack  # noqa: E402
 
 VERSION = "3.2.2"
 SPEC = f"mathjax@{VERSION}"
@@ -33,26 +32,8 @@ STAMP = ".installed"
 
 def fetch(src: Path) -> Path:
     """The pinned tarball in ``src``, fetched there with ``npm pack`` when absent; sha256-checked."""
-    p = src / TARBALL
-    if not p.is_file():
-        npm = shutil.which("npm")
-        if npm is None:
-            raise UmeError(f"npm is not on PATH, so {SPEC} cannot be fetched; install Node.js/npm "
-                           f"(e.g. `apt-get install npm`) or put {TARBALL} (from `npm pack {SPEC}`) into {src}")
-        src.mkdir(parents=True, exist_ok=True)
-        try:
-            r = subprocess.run([npm, "pack", SPEC], cwd=src, capture_output=True, text=True, timeout=600)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            raise UmeError(f"`npm pack {SPEC}` failed ({type(e).__name__}); put {TARBALL} into {src} by hand") from None
-        if r.returncode != 0 or not p.is_file():
-            last = (r.stderr.strip().splitlines() or ["no output"])[-1]
-            raise UmeError(f"`npm pack {SPEC}` in {src} failed (exit {r.returncode}: {last}); check access to the "
-                           f"npm registry, or put {TARBALL} into {src} by hand")
-    digest = file_digest(p)
-    if digest != PIN:
-        raise UmeError(f"{p} has sha256 {digest[:16]}... but {SPEC} is pinned to {PIN[:16]}...; delete it and rerun "
-                       "(it is fetched again)")
-    return p
+    return npm_pack(SPEC, src / TARBALL, PIN, f"install Node.js/npm (e.g. `apt-get install npm`) or put {TARBALL} "
+                    f"(from `npm pack {SPEC}`) into {src}")
 
 
 def unpack(tarball: Path, out: Path) -> int:

@@ -187,7 +187,7 @@ def test_checksum_mismatch(built, tmp_path):
 
 
 def test_missing_npm(tmp_path, monkeypatch):
-    monkeypatch.setattr(eb.shutil, "which", lambda name: None)
+    monkeypatch.setattr("shutil.which", lambda name: None)
     with pytest.raises(UmeError, match=r"npm is not on PATH.*apt-get install npm.*--src DIR") as e:
         eb.build_emoji(tmp_path / "out")
     assert "\n" not in str(e.value)

@@ -77,3 +77,29 @@ def build_is_current(path: str | Path, params: dict) -> bool:
     why = ("has no readable manifest" if old is None else "was built with other settings"
            if old.get("params") != params else "does not match the checksum in its manifest")
     raise UmeError(f"{path} exists but {why}; rerun with --force to replace it (or choose another --out)")
+
+
+def npm_pack(spec: str, path: Path, sha256: str, hint: str, timeout: int = 900) -> Path:
+    """The npm tarball ``path`` of ``spec`` (``name@version``), fetched into its folder with ``npm pack`` when absent,
+    then checked against its pinned ``sha256``; ``hint`` (how to get it otherwise) ends each error line."""
+    import shutil
+    import subprocess
+
+    if not path.is_file():
+        npm = shutil.which("npm")
+        if npm is None:
+            raise UmeError(f"npm is not on PATH, so {spec} cannot be fetched; {hint}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            r = subprocess.run([npm, "pack", spec], cwd=path.parent, capture_output=True, text=True, timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise UmeError(f"`npm pack {spec}` failed ({type(e).__name__}); {hint}") from None
+        if r.returncode != 0 or not path.is_file():
+            last = (r.stderr.strip().splitlines() or ["no output"])[-1]
+            raise UmeError(f"`npm pack {spec}` in {path.parent} failed (exit {r.returncode}: {last}); check access to "
+                           f"the npm registry, or {hint}")
+    digest = file_digest(path)
+    if digest != sha256:
+        raise UmeError(f"{path} has sha256 {digest[:16]}... but {spec} is pinned to {sha256[:16]}...; delete it and "
+                       "rerun (it is fetched again), or put the genuine tarball there")
+    return path

@@ -26,8 +26,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import shutil
-import subprocess
 import tarfile
 import time
 import zlib
@@ -36,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import UmeError
-from ...files import atomic_write, build_is_current, file_digest
+from ...files import atomic_write, build_is_current, file_digest, npm_pack
 from ...texts import encode_texts
 from ..emoji import ATTRIBUTION, DESIGNS, IMAGE_SIZE, LICENCES, NPZ_NAME
 
@@ -105,27 +103,10 @@ def fetch_sources(src: Path, fetch: bool, pins: dict[str, str]) -> dict[str, Pat
     paths = {}
     for d in DESIGNS:
         p = src / TARBALLS[d]
-        if not p.is_file():
+        if not p.is_file() and not fetch:
             spec = f"{PACKAGES[d]}@{VERSION}"
-            if not fetch:
-                raise UmeError(f"{p} is missing; --src must hold {' and '.join(TARBALLS.values())} (`npm pack {spec}`)")
-            npm = shutil.which("npm")
-            if npm is None:
-                raise UmeError(f"npm is not on PATH, so {spec} cannot be fetched; {NPM_HINT}")
-            src.mkdir(parents=True, exist_ok=True)
-            try:
-                r = subprocess.run([npm, "pack", spec], cwd=src, capture_output=True, text=True, timeout=900)
-            except (OSError, subprocess.TimeoutExpired) as e:
-                raise UmeError(f"`npm pack {spec}` failed ({type(e).__name__}); {NPM_HINT}") from None
-            if r.returncode != 0 or not p.is_file():
-                last = (r.stderr.strip().splitlines() or ["no output"])[-1]
-                raise UmeError(f"`npm pack {spec}` in {src} failed (exit {r.returncode}: {last}); check access to "
-                               f"the npm registry, or {NPM_HINT.split(', or ')[1]}")
-        digest = file_digest(p)
-        if digest != pins[d]:
-            raise UmeError(f"{p} has sha256 {digest[:16]}... but {PACKAGES[d]}@{VERSION} is pinned to {pins[d][:16]}...; "
-                           "delete it and rerun (it is fetched again), or pass the genuine tarball with --src")
-        paths[d] = p
+            raise UmeError(f"{p} is missing; --src must hold {' and '.join(TARBALLS.values())} (`npm pack {spec}`)")
+        paths[d] = npm_pack(f"{PACKAGES[d]}@{VERSION}", p, pins[d], NPM_HINT)
     return paths
 
 
