@@ -2,6 +2,8 @@
 near-chance run), Theorem 3.2's checks read as verdicts, and a table leaves the pending list once its results exist."""
 import json
 
+import pytest
+
 from umelib.experiments import claims, overview
 
 
@@ -108,3 +110,20 @@ def test_metrics_frame_and_history_plot():
     hist = [{"phase": "phase 1 [x]", "epoch": e, "loss": 2.0 / e, "val": 10.0 * e} for e in (1, 2, 3)]
     axes = overview.plot_history(hist + [{"phase": "ume-mma", "epoch": 1, "loss": 1.0, "val": 40.0}])
     assert len(axes[0].lines) == 2 and list(axes[1].lines[0].get_ydata()) == [10.0, 20.0, 30.0]
+
+
+def test_results_keep_learning_curves_that_match_the_epoch_kept():
+    from umelib.experiments.overview import committed_curves
+    from umelib.experiments.suite import run_suite
+
+    tiny = {"phase1.epochs": 3, "phase2.epochs": 2, "n_train": 400}
+    res = run_suite("synthetic", "smoke", [0, 1], ["unimodal", "ume-mma"], drop_ps=[], settings=tiny, concurrent=False)
+    res += run_suite("synthetic", "smoke", [0, 1], ["naive"], drop_ps=[], settings=tiny, concurrent=True)
+    for r in res:
+        for phase, v in r["provenance"]["selected_epoch"].items():
+            c = v["curve"]
+            assert len(c["loss"]) == len(c["val"]) == v["epochs_run"], phase
+            assert max(c["val"]) == pytest.approx(v["val"], abs=1e-2) and c["val"][v["epoch"] - 1] == max(c["val"])
+    rows = committed_curves(res)
+    assert {row["phase"] for row in rows} >= {"phase 1 [x], seed 0", "phase 1 [z], seed 1"}
+    assert committed_curves([{"seed": 0, "provenance": {"selected_epoch": {"p": {"epoch": 1}}}}]) == []

@@ -124,7 +124,7 @@ def run_sequential(jobs: list[Job], data: MultiModalData, ref: dict | None, ctx:
         try:
             res = run_method(j.method, data, j.cfg, trainer, pretrained=uni if rec.pretrain else None,
                              encoders=ctx.encoders, eta=ctx.eta, feature_cache=ctx.cache.root)
-            sel = (sel1 if rec.pretrain else {}) | by_phase(trainer.selected[n0:])
+            sel = (sel1 if rec.pretrain else {}) | by_phase(trainer.selected[n0:], trainer.history)
             results[j.key] = make_job_result(j, data, ref, res.metrics, ctx, time.perf_counter() - t1, t_pre,
                                              selected_epoch=sel, by_eta=ctx.by_eta(res.model, data.test, data.task))
         except Exception as e:
@@ -187,16 +187,29 @@ def phase1(data: MultiModalData, cfg, ctx: Ctx, seed: int) -> tuple[dict[str, La
         return Cache.load_phase1(path, data, cfg, ctx.encoders, ctx.device)
     trainer = Trainer(ctx.device, seed=seed, progress=ctx.progress)
     models = pretrain(data, cfg, trainer, ctx.encoders)
-    sel = by_phase(trainer.selected)
+    sel = by_phase(trainer.selected, trainer.history)
     if dist.writes():
         Cache.save_phase1(path, models, sel)
     return models, sel
 
 
-def strip_selected(chosen: dict) -> dict:
-    return {k: v for k, v in chosen.items() if k not in ("phase", "run", "seed")}
+def curve(history: list[dict], phase: str, run: int | None = None) -> dict[str, list]:
+    """The per-epoch mean training loss and validation score of the last fit of ``phase`` (and ``run``, in a stacked
+    fit) in a trainer's ``history``: the learning curve a result keeps."""
+    rows = [h for h in history if h.get("phase") == phase and h.get("run") == run]
+    rows = rows[max((i for i, h in enumerate(rows) if h.get("epoch") == 1), default=0):]
+    return {"loss": [round(float(h["loss"]), 5) for h in rows],
+            "val": [round(float(h["val"]), 3) if h.get("val") is not None else None for h in rows]}
 
 
-def by_phase(selected: list[dict]) -> dict[str, dict]:
-    """Trainer.selected as phase -> {epochs_run, epoch, val, ...} (the provenance's ``selected_epoch``)."""
-    return {c["phase"]: strip_selected(c) for c in selected}
+def strip_selected(chosen: dict, history: list[dict] | None = None) -> dict:
+    """One fit's selection for the provenance (and its learning curve when ``history`` is given)."""
+    out = {k: v for k, v in chosen.items() if k not in ("phase", "run", "seed")}
+    if history is not None:
+        out["curve"] = curve(history, chosen["phase"], chosen.get("run"))
+    return out
+
+
+def by_phase(selected: list[dict], history: list[dict] | None = None) -> dict[str, dict]:
+    """Trainer.selected as phase -> {epochs_run, epoch, val, curve, ...} (the provenance's ``selected_epoch``)."""
+    return {c["phase"]: strip_selected(c, history) for c in selected}

@@ -227,3 +227,19 @@ def plot_history(history: Iterable[Mapping], axes=None, title: str = ""):
     axes[1].legend(fontsize=8, frameon=False)
     axes[0].figure.suptitle(title)
     return axes
+
+
+def committed_curves(results: Iterable[Mapping], phases: Iterable[str] | None = None) -> list[dict]:
+    """The learning curves a run's results keep (``provenance.selected_epoch[phase]["curve"]``) as history rows for
+    :func:`plot_history`, one line per phase and seed; empty for results recorded before curves were kept."""
+    rows, seen = [], set()
+    keep = set(phases) if phases is not None else None
+    for r in results:
+        for phase, v in (r.get("provenance", {}).get("selected_epoch") or {}).items():
+            c = v.get("curve") if isinstance(v, Mapping) else None
+            if not c or (phase, r["seed"]) in seen or (keep is not None and phase not in keep):
+                continue
+            seen.add((phase, r["seed"]))
+            rows += [{"phase": f"{phase}, seed {r['seed']}", "epoch": i + 1, "loss": loss,
+                      **({"val": val} if val is not None else {})} for i, (loss, val) in enumerate(zip(c["loss"], c["val"]))]
+    return rows

@@ -324,7 +324,7 @@ def _run_stacked(jobs: list[Job], datas: dict[int, MultiModalData], refs: dict, 
         wall = time.perf_counter() - t1
         for j, model, chosen in zip(group, models, trainer.selected[-len(group):]):
             rec = check_method(j.method)
-            sel = (sel1[j.seed] if rec.pretrain else {}) | {j.method: strip_selected(chosen)}
+            sel = (sel1[j.seed] if rec.pretrain else {}) | {j.method: strip_selected(chosen, trainer.history)}
             d = gdatas[j.seed]
             if j.seed not in tests:
                 tests[j.seed] = d.test.to(ctx.device)  # evaluated many times: moved once
@@ -418,7 +418,7 @@ def _phase1_stacked(datas: dict[int, MultiModalData], cfg, ctx: Ctx,
                 t = Trainer(ctx.device, seed=s, progress=ctx.progress)
                 out[s][m] = t.fit(unimodal_model(datas[s], cfg, j, s, ctx.encoders), unimodal_split(datas[s].train, j),
                                   cfg.phase1, loss, desc=f"phase 1 [{m}]", val_score=val_scorer(datas[s], j))
-                sel[s] |= by_phase(t.selected)
+                sel[s] |= by_phase(t.selected, t.history)
             continue
         uni_split = Split({m: split.x[m]}, split.y, split.present[:, j:j + 1], {k: v for k, v in split.fill.items() if k == m})
         whole = idx is None and len(runs[0]) == len(split)
@@ -427,7 +427,7 @@ def _phase1_stacked(datas: dict[int, MultiModalData], cfg, ctx: Ctx,
                     val_scores=_val_scores([datas[s] for s in todo], j))
         for s, mod, chosen in zip(todo, models, trainer.selected[-len(todo):]):
             out[s][m] = mod
-            sel[s][chosen["phase"]] = strip_selected(chosen)
+            sel[s][chosen["phase"]] = strip_selected(chosen, trainer.history)
     for s in todo:
         Cache.save_phase1(ctx.cache.phase1_path(datas[s], cfg, ctx.profile, s, ctx.encoders), out[s], sel[s])
     return out, sel
