@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from umelib.datasets import avmnist as avl
 from umelib.datasets.build import audio, avmnist as av  # noqa: E402
-from umelib.errors import UmeError  # noqa: E402
+from umelib.errors import UmeError, exit_code  # noqa: E402
 
 ACCENTS = ("en", "en-us", "en-gb-x-rp", "en-gb-scotland", "en-us-nyc", "en-029", "en-gb-x-gbclan", "en-gb-x-gbcwmd")
 TEST_FRACTION = 0.25  # of the voice-variant families
@@ -308,12 +308,11 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     out = Path(a.out) if a.out else avl.default_out(a.variant)
     keep_heap()
-    try:
+
+    def go() -> None:
         build(out, a.variant, a.seed, a.mnist_dir, a.force, a.workers, a.device, probe=not a.no_probe)
-    except UmeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+
+    return exit_code(go)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from umelib.datasets.build import video  # noqa: E402
 from umelib.datasets.registry import data_dir  # noqa: E402
-from umelib.errors import UmeError  # noqa: E402
+from umelib.errors import UmeError, exit_code  # noqa: E402
 
 SPLIT_FILES = {"train": "trainSet.txt", "val": "valSet.txt", "test": "testSet.txt"}
 LISTED = {"train": 3339, "val": 402, "test": 402}  # the release's counts (the paper's App. B.1)
@@ -102,21 +102,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", required=True, help="the unzipped AVE release (holding AVE/ and the list files)")
     ap.add_argument("--out", default=None, help="output folder (default: data/ave, or $UME_DATA/ave)")
-    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="decoding processes")
-    ap.add_argument("--size", type=int, default=video.SIZE, help="frame side S in pixels (default 224)")
-    ap.add_argument("--frames", type=int, default=video.FRAMES, help="frames kept per clip at 1 fps (default 10)")
-    ap.add_argument("--keep-clips", action="store_true", help="keep the per-clip shards after assembly")
+    video.add_prepare_options(ap)
     a = ap.parse_args(argv)
     out = Path(a.out) if a.out else data_dir() / "ave"
-    try:
+
+    def go() -> None:
         clips, classes, notes = read_rows(Path(a.root))
         print(f"AVE: {len(classes)} classes; listed " + ", ".join(f"{s} {n}" for s, n in notes["listed"].items()))
         video.prepare(clips, out, classes=classes, dataset="ave", workers=a.workers, size=a.size, frames=a.frames,
                       keep_clips=a.keep_clips, source=str(Path(a.root).resolve()), notes=notes)
-    except UmeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+
+    return exit_code(go)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import re
 import sys
 from collections import Counter
@@ -49,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from umelib.datasets.build import video  # noqa: E402
 from umelib.datasets.food101 import stratified_validation  # noqa: E402
 from umelib.datasets.registry import data_dir  # noqa: E402
-from umelib.errors import UmeError  # noqa: E402
+from umelib.errors import UmeError, exit_code  # noqa: E402
 
 CLASSES_FILE = Path(__file__).resolve().parent / "kinetics_sounds_classes.txt"
 EXTS = {".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v"}
@@ -161,17 +160,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", required=True, help="the Kinetics folder (train/<class>/, val/<class>/)")
     ap.add_argument("--out", default=None, help="output folder (default: data/kinetics-sounds, or under $UME_DATA)")
-    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="decoding processes")
-    ap.add_argument("--size", type=int, default=video.SIZE, help="frame side S in pixels (default 224)")
-    ap.add_argument("--frames", type=int, default=video.FRAMES, help="frames kept per clip at 1 fps (default 10)")
     ap.add_argument("--classes", default=str(CLASSES_FILE), help="class list, one per line (default: the 32 classes)")
     ap.add_argument("--annotations", default=None, help="folder of the Kinetics-400 CSVs (train.csv, validate.csv)")
     ap.add_argument("--val-fraction", type=float, default=0.1, help="share of training clips kept for validation")
     ap.add_argument("--val-seed", type=int, default=0, help="seed of the validation draw")
-    ap.add_argument("--keep-clips", action="store_true", help="keep the per-clip shards after assembly")
+    video.add_prepare_options(ap)
     a = ap.parse_args(argv)
     out = Path(a.out) if a.out else data_dir() / "kinetics-sounds"
-    try:
+
+    def go() -> None:
         if not 0 < a.val_fraction < 1:
             raise UmeError(f"--val-fraction must lie in (0, 1), got {a.val_fraction}")
         classes = read_classes(Path(a.classes))
@@ -182,10 +179,8 @@ def main(argv: list[str] | None = None) -> int:
               + ", ".join(f"{s} {n}" for s, n in notes["listed"].items()))
         video.prepare(clips, out, classes=classes, dataset="kinetics-sounds", workers=a.workers, size=a.size,
                       frames=a.frames, keep_clips=a.keep_clips, source=str(Path(a.root).resolve()), notes=notes)
-    except UmeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+
+    return exit_code(go)
 
 
 if __name__ == "__main__":

@@ -12,10 +12,10 @@ from typing import Iterable, Mapping
 from ..files import load_json
 from . import claims, paper, vl
 from .chapters import AVMNIST_COLUMNS, ROOT, load_committed, results_path
+from .display import book_pandas
+from .suite import TABLE1 as TABLE1_METHODS, TABLE4 as TABLE4_METHODS
 
 BEST_PROFILES = ("full", "cpu-intermediate")
-TABLE1_METHODS = ["unimodal", "naive", "multitask", "missing-detection", "ume-mma"]
-TABLE4_METHODS = ["only-aug", "only-pretrain", "ume-mma-frozen", "frozen-heads", "ume-mma"]
 THEOREM_FILE = Path("theory") / "theorem_3_2.json"
 
 
@@ -27,20 +27,26 @@ class Pending:
     needs: str
     command: str
     chapter: str | None = None
+    done_by: tuple[str, ...] = ()  # the results files (stems under results/) that reproduce it
+    part: str | None = None  # ... holding records of this part (``encoders`` = "CNN" / "large") when given
 
 
 PENDING = [
     Pending("Table 1, AVE and Kinetics-Sounds (CNN encoders)", "the AVE / Kinetics-Sounds videos on local disk",
-            "python -m umelib reproduce ave --data-root DIR --profile full", "ave_ks"),
+            "python -m umelib reproduce ave --data-root DIR --profile full", "ave_ks",
+            ("ave_full", "kinetics-sounds_full"), "CNN"),
     Pending("Table 2 (large pre-trained encoders on AVE / Kinetics-Sounds)",
             "the videos and local CLIP / audio-transformer weights",
-            "python -m umelib reproduce ave-large --data-root DIR --encoder visual=... --encoder audio=...", "ave_ks"),
-    Pending("Table 4, AVE and Kinetics-Sounds columns; Table 5 on AVE (ViT)", "the AVE / Kinetics-Sounds videos",
-            "python -m umelib reproduce ave --data-root DIR --profile full", "ave_ks"),
+            "python -m umelib reproduce ave --data-root DIR --encoder visual=... --encoder audio=...", "ave_ks",
+            ("ave_full", "kinetics-sounds_full"), "large"),
+    Pending("Table 4, AVE and Kinetics-Sounds columns; Table 5 on AVE (ViT)",
+            "the AVE / Kinetics-Sounds videos and the large encoders' weights",
+            "python -m umelib reproduce ave --data-root DIR --encoder visual=... --encoder audio=...", "ave_ks",
+            ("ave_full", "kinetics-sounds_full"), "large"),
     Pending("Table 3 and Fig. 3 on MM-IMDB; Fig. 3 on Food-101", "the MM-IMDB and UPMC Food-101 releases",
             "python -m umelib run --dataset mmimdb --data-root DIR --method ume-mma --etas 0 0.5 1", "emoji_missing_text"),
     Pending("Table 1, 4 and 5 on AV-MNIST at the paper's settings (App. B.1.1)", "a GPU (about 23M training samples)",
-            "python -m umelib reproduce avmnist --profile full", "avmnist_baselines"),
+            "python -m umelib reproduce avmnist --profile full", "avmnist_baselines", ("avmnist_full",)),
 ]
 
 
@@ -84,7 +90,7 @@ def avmnist_tables(results: list[dict]) -> dict[str, object]:
 def theorem_claims(path: str | Path | None = None):
     """Theorem 3.2's inequalities as claims: 'holds' with no violation in any trial, else 'fails' (an exact
     computation over random distributions and edge cases, so no interval)."""
-    import pandas as pd
+    pd = book_pandas()
 
     saved = load_json(Path(path or ROOT / "results" / THEOREM_FILE))
     rows = []
@@ -126,7 +132,7 @@ def claim_sets(root: str | Path | None = None) -> dict[str, tuple[str, object]]:
 
 def all_claims(sets: Mapping[str, tuple[str, object]]):
     """One long table of every claim: its set, the run it was checked on, and the verdict."""
-    import pandas as pd
+    pd = book_pandas()
 
     frames = []
     for key, (label, table) in sets.items():
@@ -151,15 +157,15 @@ def verdict_tally(sets: Mapping[str, tuple[str, object]]) -> dict[str, int]:
 
 def pending(root: str | Path | None = None):
     """The paper tables not reproduced yet (their results file absent), with what they need and the command."""
-    import pandas as pd
+    pd = book_pandas()
+    folder = Path(root or ROOT / "results")
 
-    have = {p.stem for p in Path(root or ROOT / "results").glob("*.json")}
-    done = {"Table 1, AVE and Kinetics-Sounds (CNN encoders)": {"ave_full", "kinetics-sounds_full"},
-            "Table 2 (large pre-trained encoders on AVE / Kinetics-Sounds)": {"ave-large_full"},
-            "Table 4, AVE and Kinetics-Sounds columns; Table 5 on AVE (ViT)": {"ave_full", "kinetics-sounds_full"},
-            "Table 1, 4 and 5 on AV-MNIST at the paper's settings (App. B.1.1)": {"avmnist_full"}}
-    rows = [{"paper table": p.item, "needs": p.needs, "command": p.command} for p in PENDING
-            if not (done.get(p.item) and done[p.item] <= have)]
+    def done(p: Pending) -> bool:
+        files = [folder / f"{stem}.json" for stem in p.done_by]
+        return bool(files) and all(f.exists() and (p.part is None or any(r.get("encoders") == p.part
+                                                                         for r in load_committed(f))) for f in files)
+
+    rows = [{"paper table": p.item, "needs": p.needs, "command": p.command} for p in PENDING if not done(p)]
     return pd.DataFrame(rows).set_index("paper table")
 
 
@@ -177,7 +183,7 @@ def require_best(chapter: str, root: str | Path | None = None) -> tuple[str, lis
 def selected_epochs(results: Iterable[Mapping], phases: Iterable[str] | None = None):
     """Per seed and phase: epochs run, the epoch kept (best validation score) and that score, from the provenance's
     ``selected_epoch`` (the runs record no per-epoch curve; this is what they keep of their training)."""
-    import pandas as pd
+    pd = book_pandas()
 
     rows, seen = [], set()
     for r in results:
@@ -202,7 +208,7 @@ def pipeline_labels(table, profile: str, detail: str = ""):
 def metrics_frame(named: Mapping[str, Mapping[str, Mapping[str, float]]], metric: str = "accuracy"):
     """Rows = names, columns = protocol settings, values = ``metric`` from :func:`umelib.evaluate.evaluate`-style
     dicts (setting -> {metric: value}), e.g. a live run's ``RunOutput.metrics``."""
-    import pandas as pd
+    pd = book_pandas()
 
     return pd.DataFrame({name: {s: v[metric] for s, v in m.items()} for name, m in named.items()}).T.round(2)
 
@@ -211,7 +217,7 @@ def plot_history(history: Iterable[Mapping], axes=None, title: str = ""):
     """Learning curves from a :class:`~umelib.training.trainer.Trainer`'s ``history``: the mean training loss and the
     validation score per epoch, one line per phase (the epoch kept is the one with the best validation score)."""
     import matplotlib.pyplot as plt
-    import pandas as pd
+    pd = book_pandas()
 
     df = pd.DataFrame(list(history))
     if axes is None:

@@ -237,10 +237,10 @@ class Trainer:
         mods = split.modalities
         n_ep = max(len(split), cfg.epoch_samples or 0)  # samples per epoch (small data: several passes)
         steps = cfg.epochs * max(1, n_ep // cfg.batch_size)
-        other_rank = self.data_parallel() and not dist.is_main()  # data-parallel: rank 0 shows the bar
+        ddp = self.data_parallel()
+        other_rank = ddp and not dist.is_main()  # data-parallel: rank 0 shows the bar
         bar = tqdm(total=steps, desc=desc, disable=not self.progress or other_rank, leave=False)
         model.train()
-        ddp = self.data_parallel()
         world, net = dist.world_size() if ddp else 1, None
         if ddp:
             if cfg.batch_size < 2 * world:

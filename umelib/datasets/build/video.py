@@ -386,3 +386,12 @@ def prepare(rows: Sequence[Clip], out_dir: str | Path, *, classes: Sequence[str]
     log(f"wrote {out}: " + ", ".join(f"{s} {v['clips']}" for s, v in splits.items())
         + f"; skipped {len(skipped)} ({dict(reasons)}); {manifest['wall_s']} s")
     return {**manifest, "decoded": decoded, "up_to_date": False}
+
+
+def add_prepare_options(ap) -> None:
+    """The options every preparation script shares (an ``argparse.ArgumentParser``): --workers, --size, --frames,
+    --keep-clips, matching :func:`prepare`'s keyword arguments."""
+    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="decoding processes")
+    ap.add_argument("--size", type=int, default=SIZE, help=f"frame side S in pixels (default {SIZE})")
+    ap.add_argument("--frames", type=int, default=FRAMES, help=f"frames kept per clip at 1 fps (default {FRAMES})")
+    ap.add_argument("--keep-clips", action="store_true", help="keep the per-clip shards after assembly")
