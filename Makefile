@@ -73,7 +73,7 @@ device-prep: install
 	@mkdir -p .device/mnist
 	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 		--platform manylinux_2_17_x86_64 -d .device espeakng-loader==0.2.4
-	cp "$$($(PY) -c 'from umelib.datasets.build.avmnist import default_mnist_dir as f; print(f())')"/*.gz .device/mnist/
+	cp "$$($(PY) -c 'from umelib.datasets.builders.avmnist import default_mnist_dir as f; print(f())')"/*.gz .device/mnist/
 	@du -sh .device
 
 strip:

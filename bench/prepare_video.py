@@ -1,4 +1,4 @@
-"""Throughput of the AVE / Kinetics-Sounds preparation (umelib.datasets.build.video) and its size on disk.
+"""Throughput of the AVE / Kinetics-Sounds preparation (umelib.datasets.builders.video) and its size on disk.
 
     python bench/prepare_video.py                      # 40 clips of 10 s, 320x240 at 25 fps, 44.1 kHz stereo
     python bench/prepare_video.py --clips 80 --workers 4 --out bench/prepare_video_4cores.json
@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from umelib.datasets.build import video  # noqa: E402
+from umelib.datasets.builders import video  # noqa: E402
 from umelib.files import save_json  # noqa: E402
 from umelib.provenance import provenance  # noqa: E402
 

@@ -37,7 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from umelib.datasets import avmnist as avl
-from umelib.datasets.build import audio, avmnist as av  # noqa: E402
+from umelib.datasets.builders import audio, avmnist as av  # noqa: E402
 from umelib.errors import UmeError, exit_code  # noqa: E402
 
 ACCENTS = ("en", "en-us", "en-gb-x-rp", "en-gb-scotland", "en-us-nyc", "en-029", "en-gb-x-gbclan", "en-gb-x-gbcwmd")
@@ -269,7 +269,7 @@ def build(out: Path, variant: str, seed: int, mnist_dir: str | None, force: bool
         n_tr, n_te = PROBE[variant]
         manifest["unimodal_accuracy"] = av.measure_unimodal(arrays, min(n_tr, sizes["train"]),
                                                             min(n_te, sizes["test"]), seed, device)
-        manifest["unimodal_probe"] = (f"small CNN (umelib.datasets.build.avmnist.probe_accuracy, inputs pooled to 28x28), 10 epochs on the first "
+        manifest["unimodal_probe"] = (f"small CNN (umelib.datasets.builders.avmnist.probe_accuracy, inputs pooled to 28x28), 10 epochs on the first "
                                       f"{min(n_tr, sizes['train'])} train samples, test accuracy (%) on the first "
                                       f"{min(n_te, sizes['test'])} test samples")
         timings["probe_s"] = round(time.perf_counter() - t, 1)

@@ -6,7 +6,7 @@ Sources: the npm packages emoji-datasource-google@16.0.0 (Noto Color Emoji, Apac
 emoji-datasource-twitter@16.0.0 (Twemoji, CC-BY-4.0; emoji.json MIT), fetched with `npm pack` into
 <out>/src/ unless --src names a folder holding the two .tgz files; both are pinned by sha256.
 Output: <out>/emoji.npz and <out>/manifest.json (checksums, counts, licences, text-cleaning rules).
-A rerun with an up-to-date manifest does nothing; --force rebuilds. See umelib/datasets/build/emoji.py
+A rerun with an up-to-date manifest does nothing; --force rebuilds. See umelib/datasets/builders/emoji.py
 for every choice (samples, image compositing, text cleaning, the split by emoji).
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from umelib.datasets import emoji as el  # noqa: E402
-from umelib.datasets.build import emoji as eb  # noqa: E402
+from umelib.datasets.builders import emoji as eb  # noqa: E402
 from umelib.errors import UmeError  # noqa: E402
 
 

@@ -16,7 +16,7 @@ used (StartTime/EndTime mark the event for localization; classification ignores 
 line (first field "Category") is skipped wherever it appears; a row with fewer than two fields is counted in the
 manifest's notes and left out; a VideoID listed twice in one split is kept once.
 
-Per clip (umelib.datasets.build.video): 10 frames at 1 fps, shorter side to --size then a centre crop, uint8;
+Per clip (umelib.datasets.builders.video): 10 frames at 1 fps, shorter side to --size then a centre crop, uint8;
 the audio as an 11,025 Hz mono waveform of 65,535 samples and its log spectrogram (1, 257, 256). A clip whose
 video is absent, unreadable, or without an audio stream is skipped, named and counted in <out>/manifest.json.
 Resumable: decoded clips are kept in <out>/clips/ until the final assembly, so an interrupted run resumes; a
@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from umelib.datasets.build import video  # noqa: E402
+from umelib.datasets.builders import video  # noqa: E402
 from umelib.datasets.registry import data_dir  # noqa: E402
 from umelib.errors import UmeError, exit_code  # noqa: E402
 

@@ -27,7 +27,7 @@ youtube_id, time_start, time_end, ...). Then the CSV rows of the kept classes ar
 "absent" and counted, so the manifest says how much of the dataset is missing. Without it, the files found are
 the clips.
 
-Per clip (umelib.datasets.build.video): 10 frames at 1 fps, shorter side to --size then a centre crop, uint8;
+Per clip (umelib.datasets.builders.video): 10 frames at 1 fps, shorter side to --size then a centre crop, uint8;
 the audio as an 11,025 Hz mono waveform of 65,535 samples and its log spectrogram (1, 257, 256). Broken clips and
 clips without audio are skipped, named and counted in <out>/manifest.json. Resumable (see prepare_ave.py).
 Then: `python -m umelib run --dataset kinetics-sounds --data-root OUT ...`.
@@ -45,7 +45,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from umelib.datasets.build import video  # noqa: E402
+from umelib.datasets.builders import video  # noqa: E402
 from umelib.datasets.food101 import stratified_validation  # noqa: E402
 from umelib.datasets.registry import data_dir  # noqa: E402
 from umelib.errors import UmeError, exit_code  # noqa: E402

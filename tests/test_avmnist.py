@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from umelib.datasets import avmnist as avl
-from umelib.datasets.build import audio, avmnist as av
+from umelib.datasets.builders import audio, avmnist as av
 from umelib.datasets import load_dataset, load_npz
 from umelib.errors import UmeError
 

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from umelib.experiments import claims
+from umelib.paper import claims
 
 
 def _r(method, seed=0, **m):

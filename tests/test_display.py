@@ -6,7 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from umelib.experiments import claims, report  # noqa: E402
+from umelib.paper import claims, report  # noqa: E402
 
 
 def _r(method, seed, v, a, c=None):
@@ -25,10 +25,16 @@ def _results():
 
 
 def test_claims_table_cells_are_not_cut():
-    table = claims.table1(_results())
+    import pandas as pd
+
+    from umelib.paper.display import OPTIONS, book_display
+
+    with pd.option_context(*[x for kv in OPTIONS.items() for x in kv]):  # the chapter's setup call, undone after
+        book_display()
+        table = claims.table1(_results())
+        html = table._repr_html_()
     longest = max(table["ours"], key=len)
     assert len(longest) > 50  # pandas' default max_colwidth would cut it
-    html = table._repr_html_()
     assert longest in html and "..." not in html
 
 
@@ -45,6 +51,23 @@ def test_accuracy_axes_start_at_zero():
 
 
 def test_importing_the_experiments_does_not_import_pandas():
-    code = "import sys, umelib.experiments.chapters; print('pandas' in sys.modules)"
+    code = "import sys, umelib.paper.chapters; print('pandas' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_importing_umelib_leaves_a_users_pandas_options_alone():
+    """A user's pandas settings survive importing every umelib module (the book sets its own in the chapters)."""
+    code = """
+import importlib, pkgutil
+import pandas as pd
+pd.set_option("display.max_colwidth", 17)
+pd.set_option("display.width", 91)
+import umelib
+for m in pkgutil.walk_packages(umelib.__path__, "umelib."):
+    if m.name != "umelib.__main__":
+        importlib.import_module(m.name)
+print(pd.get_option("display.max_colwidth"), pd.get_option("display.width"))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["17", "91"]

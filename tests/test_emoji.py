@@ -15,7 +15,7 @@ from PIL import Image
 
 from umelib.datasets import emoji as el
 from umelib.datasets import load_dataset, load_npz
-from umelib.datasets.build import emoji as eb
+from umelib.datasets.builders import emoji as eb
 from umelib.errors import UmeError
 from umelib.texts import decode_texts
 

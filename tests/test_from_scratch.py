@@ -1,10 +1,10 @@
-"""The plain-PyTorch UME-MMA (umelib.experiments.scratch) against umelib, and the mechanism measurements."""
+"""The plain-PyTorch UME-MMA (umelib.paper.scratch) against umelib, and the mechanism measurements."""
 import pytest
 import torch
 
 from umelib import LateFusion, UmeError, make_gaussian
 from umelib.datasets.core import MultiModalData, Split
-from umelib.experiments import mechanism, scratch
+from umelib.paper import mechanism, scratch
 
 
 @pytest.fixture(scope="module")

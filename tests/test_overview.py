@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from umelib.experiments import claims, overview
+from umelib.paper import claims, overview
 
 
 def _result(method, seed, v, a, c=None, profile="cpu-intermediate", **extra):
@@ -113,7 +113,7 @@ def test_metrics_frame_and_history_plot():
 
 
 def test_results_keep_learning_curves_that_match_the_epoch_kept():
-    from umelib.experiments.overview import committed_curves
+    from umelib.paper.overview import committed_curves
     from umelib.experiments.suite import run_suite
 
     tiny = {"phase1.epochs": 3, "phase2.epochs": 2, "n_train": 400}

@@ -8,7 +8,7 @@ import torch
 import umelib
 from umelib import UmeError
 from umelib.config import apply_settings, get_config
-from umelib.datasets.own import from_arrays, from_csv, from_image_folders, split_assignment
+from umelib.datasets.builders.own import from_arrays, from_csv, from_image_folders, split_assignment
 from umelib.evaluate import predict
 from umelib.methods import setup_method
 from umelib.texts import decode_texts
@@ -219,7 +219,7 @@ def test_choose_drop_p_runs_end_to_end(tmp_path):
 
 
 def test_expected_gamma_sees_which_modality_carries_the_label(tmp_path):
-    from umelib.experiments.complementary import expected_gamma
+    from umelib.paper.complementary import expected_gamma
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 900)

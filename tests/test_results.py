@@ -8,7 +8,6 @@ from umelib.experiments.suite import resolve_config
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = sorted(p for p in (ROOT / "results").rglob("*.json"))
-BASE_PROFILE = {"cpu-intermediate": "full"}  # a committed run of intermediate size: `full` plus its overrides
 
 
 def records(path: Path) -> list[dict]:
@@ -50,7 +49,7 @@ def test_committed_configs_are_what_the_code_resolves_now(path):
         if "method" not in r:  # an analysis row (e.g. the linear probes), not a method's run: no recipe to resolve
             continue
         prof = r["provenance"]
-        profile = BASE_PROFILE.get(r["profile"], r["profile"])
+        profile = r["profile"]
         settings = dict(prof.get("overrides") or {})
         if "sweep" in r:  # a point of the drop-probability sweep: the resolved config at that p
             settings["drop_p"] = r["sweep"]["drop_p"]
@@ -63,7 +62,7 @@ def test_committed_configs_are_what_the_code_resolves_now(path):
 
 
 def test_a_stale_note_is_printed_where_the_results_are_shown(tmp_path, capsys):
-    from umelib.experiments.chapters import chapter_results
+    from umelib.paper.chapters import chapter_results
     from umelib.files import save_json
 
     save_json({"chapter": "five_minutes", "stale": "made before X changed", "results": [{"method": "m"}]},

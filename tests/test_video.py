@@ -12,7 +12,7 @@ import torch
 av = pytest.importorskip("av")
 
 from umelib.datasets import load_dataset  # noqa: E402
-from umelib.datasets.build import video  # noqa: E402
+from umelib.datasets.builders import video  # noqa: E402
 from umelib.datasets.registry import dataset_entry  # noqa: E402
 from umelib.datasets.video import frame_indices  # noqa: E402
 from umelib.errors import UmeError  # noqa: E402
@@ -247,7 +247,7 @@ def test_reproduce_ave_runs_every_table_in_one_command(ave_out, tmp_path):
     on 3 random frames) and, with both large encoders given, Tables 2, 4 (ViT) and 5 under App. B.1.2, from one
     call (here smoke, 1 epoch, small stand-ins for the large encoders)."""
     pytest.importorskip("umelib.models.audio")
-    from umelib.experiments.chapters import VIDEO_CNN, chapter_results, results_path
+    from umelib.paper.chapters import VIDEO_CNN, chapter_results, results_path
 
     tiny = {"phase1.epochs": 1, "phase2.epochs": 1, "phase1.batch_size": 4, "phase2.batch_size": 4}
     enc = {"visual": "frames:3,1:lenet", "audio": "audionet"}
@@ -311,7 +311,7 @@ def _rec(method: str, seed: int, part: str, base: float, **extra) -> dict:
 
 
 def test_video_tables_put_ours_beside_the_papers_and_fall_back_to_the_papers_alone():
-    from umelib.experiments.avtables import video_tables
+    from umelib.paper.avtables import video_tables
 
     paper_only = video_tables([], "ave")
     assert set(paper_only) == {"Table 1 (CNN encoders)", "Table 2 (large encoders)", "Table 4 (ablations)",

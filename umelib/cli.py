@@ -56,7 +56,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"  {'':20s} task {r['task']}, metric {r['metric']}, encoders {r['encoders']}, data {r['seed']}")
         print(f"  {'':20s} get it: {r['build']}")
     for title, reg in (("methods", {k: v.help for k, v in METHODS.items()}),
-                       ("encoders", {k: v[1] for k, v in ENCODERS.items()})):
+                       ("encoders", {k: v.help for k, v in ENCODERS.items()})):
         print(f"{title}:")
         for k, h in reg.items():
             print(f"  {k:20s} {h}")
@@ -153,10 +153,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from .experiments.chapters import chapter_results, results_path
+    from .paper.chapters import chapter_results, results_path
     from .models.encoders import check_weights
     from .experiments.results import format_table
 
+    if args.results_dir:
+        os.environ["UME_RESULTS"] = args.results_dir
+    if args.cache_dir:
+        os.environ["UME_CACHE"] = args.cache_dir
     data_kw = _data_options(args)
     kw: dict[str, Any] = {"data_kw": data_kw} if data_kw else {}
     if args.encoder:
@@ -220,7 +224,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(fn=cmd_run)
-    c = sub.add_parser("reproduce", help="rerun a chapter's experiments and write results/<chapter>_<profile>.json")
+    c = sub.add_parser("reproduce", help="rerun a chapter's experiments and write <results dir>/<chapter>_<profile>.json")
     c.add_argument("chapter")
     c.add_argument("--profile", default="full")
     c.add_argument("--data-root", default=None, metavar="DIR", help="for ave / kinetics-sounds: the prepared folder")
@@ -229,6 +233,10 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--encoder", action="append", default=[], metavar="MODALITY=SPEC",
                    help="for ave / kinetics-sounds (adds Tables 2, 4 ViT, 5) and ave-large / kinetics-sounds-large: "
                         "the large encoders")
+    c.add_argument("--results-dir", default=None, metavar="DIR", help="where the results file goes (default "
+                   "$UME_RESULTS, else results/ of the checkout, or of the working folder for an installed umelib)")
+    c.add_argument("--cache-dir", default=None, metavar="DIR", help="where phase-1 weights and finished runs are cached "
+                   "(default $UME_CACHE, else runs/cache beside results/)")
     c.add_argument("--device", default=None)
     c.add_argument("--quiet", action="store_true")
     c.set_defaults(fn=cmd_reproduce)

@@ -2,7 +2,7 @@
 registry (:func:`load_dataset`, ``python -m umelib list``), and one module per dataset (``synthetic``,
 ``avmnist``, ``families``, ``emoji``, ``mmimdb``, ``food101``, ``video``: AVE and Kinetics-Sounds), with
 ``images`` (the decode-once image cache). Code that only builds or prepares data files lives in
-:mod:`umelib.datasets.build`.
+:mod:`umelib.datasets.builders` (own data to ``.npz`` among them).
 
 Bottom layer: imports only :mod:`umelib.errors`, :mod:`umelib.files`, :mod:`umelib.config` and
 :mod:`umelib.texts` of umelib."""

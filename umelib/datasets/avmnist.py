@@ -5,7 +5,7 @@
   -- real MNIST with 75% of its (centered) energy removed by PCA, and digits spoken by espeak-ng voices
   (disjoint between train and test) in noise;
 - :func:`load_multibench_avmnist`: the public AV-MNIST in MultiBench's folder layout;
-- :func:`umelib.datasets.build.avmnist.build_from_fsdd`: a builder from MNIST and Free Spoken Digit Dataset
+- :func:`umelib.datasets.builders.avmnist.build_from_fsdd`: a builder from MNIST and Free Spoken Digit Dataset
   recordings, whose output loads with :func:`umelib.load_npz`.
 """
 from __future__ import annotations
@@ -108,7 +108,7 @@ def _load_build(variant: str, path: str | Path | None) -> MultiModalData:
 
 
 @register_dataset("avmnist", "MNIST (75% energy removed) + espeak-ng spoken digits in noise; offline build (55k/5k/10k)",
-                  build="python data_scripts/build_avmnist.py  (make data-full)", encoders={"image": "lenet", "audio": "lenet"})
+                  build="python data_scripts/build_avmnist.py  (make data-full)", encoders={"image": "lenet", "audio": "lenet"}, paper=True)
 def avmnist(seed: int = 0, path: str | Path | None = None) -> MultiModalData:
     """The offline AV-MNIST build (``data/avmnist/avmnist.npz`` or ``$UME_DATA/avmnist/avmnist.npz``)."""
     return _load_build("full", path)
@@ -116,7 +116,7 @@ def avmnist(seed: int = 0, path: str | Path | None = None) -> MultiModalData:
 
 @register_dataset("avmnist-small", "small offline AV-MNIST build for quick runs and CI (2k/500/1k)",
                   build="python data_scripts/build_avmnist.py --variant small  (make data)",
-                  encoders={"image": "lenet", "audio": "lenet"})
+                  encoders={"image": "lenet", "audio": "lenet"}, paper=True)
 def avmnist_small(seed: int = 0, path: str | Path | None = None) -> MultiModalData:
     """The small offline AV-MNIST build (``data/avmnist-small/avmnist.npz``)."""
     return _load_build("small", path)

@@ -1,5 +1,5 @@
 """Emoji: real image + text pairs from two emoji designs. Loading only; building lives in
-:mod:`umelib.datasets.build.emoji` (``python data_scripts/build_emoji.py``).
+:mod:`umelib.datasets.builders.emoji` (``python data_scripts/build_emoji.py``).
 
 A sample is one emoji drawn in one design -- Noto Color Emoji (``google``) or Twemoji (``twitter``), from
 the npm packages ``emoji-datasource-google`` / ``-twitter`` 16.0.0 -- with two modalities:

@@ -78,7 +78,7 @@ def stratified_validation(y: np.ndarray, fraction: float = VAL_FRACTION, seed: i
 
 @register_dataset("food101", "UPMC Food-101 (Wang et al. 2015): food photos + recipe page titles, 101 classes",
                   build="get UPMC Food-101 and pass --data-root DIR (the folder holding images/ and texts/)",
-                  task="multiclass", encoders={"image": "lenet", "text": "bag"})
+                  task="multiclass", encoders={"image": "lenet", "text": "bag"}, paper=True)
 def food101(seed: int = 0, root: str | Path | None = None, size: int = 64, cache_dir: str | Path | None = None,
             workers: int = 2, limit: int | None = None) -> MultiModalData:
     """UPMC Food-101 from its release folder ``root`` (default ``data_dir() / "food101"``): ``image`` uint8

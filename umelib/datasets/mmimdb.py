@@ -104,7 +104,7 @@ def _read_movie(folder: Path, mid: str, dropped: Counter) -> tuple[str, str, np.
 
 @register_dataset("mmimdb", "MM-IMDB (Arevalo et al. 2017): posters + plots, 23 genres, multi-label",
                   build="get MM-IMDB (mmimdb.tar.gz) and pass --data-root DIR (the folder holding dataset/ and "
-                        "split.json)", task="multilabel", encoders={"image": "lenet", "text": "bag"})
+                        "split.json)", task="multilabel", encoders={"image": "lenet", "text": "bag"}, paper=True)
 def mmimdb(seed: int = 0, root: str | Path | None = None, size: int = 64, cache_dir: str | Path | None = None,
            workers: int = 2, limit: int | None = None) -> MultiModalData:
     """MM-IMDB from its release folder ``root`` (default ``data_dir() / "mmimdb"``): ``image`` uint8

@@ -14,15 +14,13 @@ from typing import Callable
 
 from ..errors import UmeError
 from .core import MultiModalData, headline_metric
+from ..config import FIXED_SCHEDULE
+from ..paths import data_root
 from .npz import load_npz
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
 def data_dir() -> Path:
-    """Where built datasets live: ``$UME_DATA`` if set, else ``data/`` at the repository root."""
-    env = os.environ.get("UME_DATA")
-    return Path(env) if env else ROOT / "data"
+    """Where built datasets live: ``$UME_DATA`` if set, else ``data/`` of the checkout (or working folder)."""
+    return data_root()
 
 
 @dataclass(frozen=True)
@@ -37,6 +35,10 @@ class DatasetEntry:
     encoders: dict[str, str] = field(default_factory=dict)  # modality -> default encoder spec
     metric: str = "accuracy"
     seed_dependent: bool = False  # True: the loader draws the data from the seed
+    paper: bool = False  # one of the paper's datasets: `full` keeps its App. B schedule (else: train to convergence)
+    # reference values for a run's report, ``reference(data, eta=1.0, masks=None) -> dict | None`` (e.g. the Bayes
+    # optimum of synthetic data); None: no reference
+    reference: Callable[..., dict | None] | None = None
 
     def row(self) -> dict[str, str]:
         """The entry as strings, for ``python -m umelib list``."""
@@ -51,11 +53,14 @@ DATASETS: dict[str, DatasetEntry] = {}
 
 def register_dataset(name: str, description: str = "", *, build: str | None = None, task: str = "multiclass",
                      encoders: dict[str, str] | None = None, metric: str | None = None,
-                     seed_dependent: bool = False) -> Callable:
+                     seed_dependent: bool = False, paper: bool = False,
+                     reference: Callable[..., dict | None] | None = None) -> Callable:
     """Decorator: register a loader ``fn(seed=0, **kw) -> MultiModalData`` under ``name``."""
     def deco(fn: Callable[..., MultiModalData]) -> Callable[..., MultiModalData]:
         DATASETS[name] = DatasetEntry(name, description, fn, build, task, dict(encoders or {}),
-                                      metric or headline_metric(task), seed_dependent)
+                                      metric or headline_metric(task), seed_dependent, paper, reference)
+        if paper:
+            FIXED_SCHEDULE.add(name)
         return fn
     return deco
 
@@ -94,3 +99,10 @@ def load_dataset(name_or_path: str, seed: int = 0, **kw) -> MultiModalData:
 def seed_dependent(name_or_path: str) -> bool:
     """Whether loading ``name_or_path`` with another seed gives other data (files never do)."""
     return not is_path(name_or_path) and dataset_entry(name_or_path).seed_dependent
+
+
+def reference_for(data: MultiModalData) -> Callable[..., dict | None] | None:
+    """The ``reference`` hook of the entry ``data`` was loaded from (by name, else by its ``info["family"]``, e.g.
+    Gaussian data drawn with :func:`~umelib.datasets.synthetic.make_gaussian`); None when it has none."""
+    entry = DATASETS.get(data.name) or DATASETS.get(str(data.info.get("family", "")))
+    return entry.reference if entry else None

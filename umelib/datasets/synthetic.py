@@ -147,36 +147,7 @@ def make_gaussian(spec: GaussianSpec | None = None, n_train: int = 50_000, n_val
         splits[s] = Split({m: torch.from_numpy(a) for m, a in xs.items()}, torch.from_numpy(y),
                           torch.ones(n, len(xs), dtype=torch.bool))
     return MultiModalData(name, splits["train"], splits["test"], spec.num_classes, splits["val"],
-                          info={"generator": "gaussian", "spec": spec.to_dict(), "gaussian_spec": spec})
-
-
-@register_dataset("synthetic", "two Gaussian modalities (x, z), 10 classes, exact Bayes posteriors (default)",
-                  build="python data_scripts/build_synthetic.py (optional: the loader draws it in memory)",
-                  encoders={"x": "mlp", "z": "mlp"}, seed_dependent=True)
-def synthetic(seed: int = 0, **kw) -> MultiModalData:
-    return make_gaussian(GaussianSpec(), seed=seed, name="synthetic", **kw)
-
-
-@register_dataset("synthetic-3m", "three Gaussian modalities (a, b, c), 10 classes, one blind to half the label",
-                  build="python data_scripts/build_synthetic.py (optional: the loader draws it in memory)",
-                  encoders={"a": "mlp", "b": "mlp", "c": "mlp"}, seed_dependent=True)
-def synthetic_3m(seed: int = 0, **kw) -> MultiModalData:
-    spec = GaussianSpec(dims={"a": 24, "b": 24, "c": 16}, separation={"a": 2.8, "b": 2.4, "c": 3.5},
-                        groups={"c": 5})
-    return make_gaussian(spec, seed=seed, name="synthetic-3m", **kw)
-
-
-@register_dataset("synthetic-dependent", "two Gaussian modalities whose noise is correlated given y (rho 0.8): late "
-                  "fusion is not Bayes-optimal here", build="python data_scripts/build_synthetic.py (optional: the "
-                  "loader draws it in memory)", encoders={"x": "mlp", "z": "mlp"}, seed_dependent=True)
-def synthetic_dependent(seed: int = 0, **kw) -> MultiModalData:
-    spec = GaussianSpec(dims={"x": 32, "z": 32}, separation={"x": 3.0, "z": 2.4}, rho=0.8)
-    return make_gaussian(spec, seed=seed, name="synthetic-dependent", **kw)
-
-
-@lru_cache(maxsize=16)
-def _bayes_cached(spec_json: str, n: int) -> dict[str, float]:
-    return GaussianSpec(**json.loads(spec_json)).bayes_accuracy(n=n)
+                          info={"generator": "gaussian", "family": "synthetic", "spec": spec.to_dict(), "gaussian_spec": spec})
 
 
 def bayes_reference(data: MultiModalData, n: int = 10**6, eta: float = 1.0,
@@ -213,3 +184,35 @@ def bayes_reference(data: MultiModalData, n: int = 10**6, eta: float = 1.0,
     if eta < 1.0:
         out["eta"] = eta
     return out
+
+
+@register_dataset("synthetic", "two Gaussian modalities (x, z), 10 classes, exact Bayes posteriors (default)",
+                  build="python data_scripts/build_synthetic.py (optional: the loader draws it in memory)",
+                  encoders={"x": "mlp", "z": "mlp"}, seed_dependent=True,
+                  reference=bayes_reference)
+def synthetic(seed: int = 0, **kw) -> MultiModalData:
+    return make_gaussian(GaussianSpec(), seed=seed, name="synthetic", **kw)
+
+
+@register_dataset("synthetic-3m", "three Gaussian modalities (a, b, c), 10 classes, one blind to half the label",
+                  build="python data_scripts/build_synthetic.py (optional: the loader draws it in memory)",
+                  encoders={"a": "mlp", "b": "mlp", "c": "mlp"}, seed_dependent=True,
+                  reference=bayes_reference)
+def synthetic_3m(seed: int = 0, **kw) -> MultiModalData:
+    spec = GaussianSpec(dims={"a": 24, "b": 24, "c": 16}, separation={"a": 2.8, "b": 2.4, "c": 3.5},
+                        groups={"c": 5})
+    return make_gaussian(spec, seed=seed, name="synthetic-3m", **kw)
+
+
+@register_dataset("synthetic-dependent", "two Gaussian modalities whose noise is correlated given y (rho 0.8): late "
+                  "fusion is not Bayes-optimal here", build="python data_scripts/build_synthetic.py (optional: the "
+                  "loader draws it in memory)", encoders={"x": "mlp", "z": "mlp"}, seed_dependent=True,
+                  reference=bayes_reference)
+def synthetic_dependent(seed: int = 0, **kw) -> MultiModalData:
+    spec = GaussianSpec(dims={"x": 32, "z": 32}, separation={"x": 3.0, "z": 2.4}, rho=0.8)
+    return make_gaussian(spec, seed=seed, name="synthetic-dependent", **kw)
+
+
+@lru_cache(maxsize=16)
+def _bayes_cached(spec_json: str, n: int) -> dict[str, float]:
+    return GaussianSpec(**json.loads(spec_json)).bayes_accuracy(n=n)

@@ -1,7 +1,7 @@
 """AVE and Kinetics-Sounds: audio-visual clips prepared once into memory-mapped arrays, modalities ``audio`` and
 ``visual`` (the names the App. B settings in :mod:`umelib.config` key their per-modality learning rates by).
 
-Prepare them first (PyAV decodes the videos; see :mod:`umelib.datasets.build.video` for the transform)::
+Prepare them first (PyAV decodes the videos; see :mod:`umelib.datasets.builders.video` for the transform)::
 
     python data_scripts/prepare_ave.py --root AVE_DIR --out data/ave
     python data_scripts/prepare_ks.py --root KINETICS_DIR --out data/kinetics-sounds
@@ -152,7 +152,7 @@ def load_prepared(name: str, root: Path, hint: str, audio: str = "waveform", fra
 
 
 @register_dataset("ave", "AVE (Tian et al. 2018): 10-s YouTube clips of 28 audio-visual events, audio + video frames",
-                  build="python data_scripts/prepare_ave.py --root AVE_DIR --out data/ave", encoders=ENCODERS)
+                  build="python data_scripts/prepare_ave.py --root AVE_DIR --out data/ave", encoders=ENCODERS, paper=True)
 def ave(seed: int = 0, root: str | Path | None = None, audio: str = "waveform", frames: int | str = 1,
         limit: int | None = None) -> MultiModalData:
     """AVE prepared by ``data_scripts/prepare_ave.py`` in ``root`` (default ``data_dir() / "ave"``): modalities
@@ -165,7 +165,7 @@ def ave(seed: int = 0, root: str | Path | None = None, audio: str = "waveform", 
 
 @register_dataset("kinetics-sounds", "Kinetics-Sounds (Arandjelovic & Zisserman 2017): Kinetics-400 clips of "
                   "audible actions, audio + video frames", build="python data_scripts/prepare_ks.py --root "
-                  "KINETICS_DIR --out data/kinetics-sounds", encoders=ENCODERS)
+                  "KINETICS_DIR --out data/kinetics-sounds", encoders=ENCODERS, paper=True)
 def kinetics_sounds(seed: int = 0, root: str | Path | None = None, audio: str = "waveform", frames: int | str = 1,
                     limit: int | None = None) -> MultiModalData:
     """Kinetics-Sounds prepared by ``data_scripts/prepare_ks.py`` in ``root`` (default

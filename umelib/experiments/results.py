@@ -15,6 +15,14 @@ def make_result(dataset: str, method: str, profile: str, seed: int, metric: str,
             **extra, "provenance": dict(prov)}
 
 
+def validation_score(result: Mapping) -> float | None:
+    """The validation score the run's final phase was selected on (its ``provenance.selected_epoch``), if recorded."""
+    sel = result.get("provenance", {}).get("selected_epoch") or {}
+    method = result["method"].split("@")[0]
+    entry = sel.get(method)
+    return entry.get("val") if isinstance(entry, Mapping) else None
+
+
 def settings_of(results: Iterable[Mapping]) -> list[str]:
     """Protocol settings in table order: complete, miss:*, avg (then anything else)."""
     keys: list[str] = []

@@ -6,7 +6,7 @@ from typing import Any, Iterable
 
 from ..datasets.core import MultiModalData
 from ..errors import UmeError
-from .claims import validation_score
+from .results import validation_score
 from .suite import run_suite
 
 

@@ -18,16 +18,15 @@ from typing import Any, Iterable, Mapping
 
 import torch
 
-from ..config import RunConfig, get_config, plain
+from ..config import VAL_FRACTION, RunConfig, get_config, plain
 from ..datasets.core import MultiModalData, Split
-from ..datasets.registry import DATASETS, data_dir, load_dataset, seed_dependent
-from ..datasets.synthetic import bayes_reference
+from ..datasets.registry import DATASETS, data_dir, load_dataset, reference_for, seed_dependent
 from ..errors import UmeError
 from ..evaluate import evaluate, missing_mask
 from ..methods import (Recipe, check_method, frozen_view, identity_encoders, joint_split, make_loss, model_encoders,
                        setup_method, unimodal_metrics, unimodal_model, unimodal_split,
                        val_scorer)
-from ..models.encoders import default_encoder_name, make_encoder
+from ..models.encoders import default_encoder_name, make_encoder, stackable
 from ..training.features import feature_weights, featurize, weights_digest
 from ..provenance import git_commit
 from ..training import distributed as dist
@@ -37,11 +36,6 @@ from .cache import Cache, key as cache_key
 from .jobs import (Ctx, Job, JobsFailed, by_phase, make_job_result, needs_phase1, run_over_ranks, run_sequential,
                    strip_selected)
 
-TABLE1 = ["unimodal", "naive", "multitask", "missing-detection", "ume-mma"]
-TABLE4 = ["only-aug", "only-pretrain", "ume-mma-frozen", "frozen-heads", "ume-mma"]
-DROP_PS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
-VAL_FRACTION = 0.1
-VMAP_SAFE = {"mlp", "lenet", "resnet18", "identity"}  # encoders that train stacked (torch.func.vmap)  # a dataset without a validation split gets this stratified part of its training split
 
 
 def resolve_config(dataset: str, profile: str | None = None, settings: Mapping[str, Any] | None = None,
@@ -156,7 +150,7 @@ def run(dataset: str | MultiModalData, methods: str | Iterable[str] = "ume-mma",
 
 
 def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: Iterable[int] = (0, 1, 2),
-              methods: Iterable[str] | None = None, drop_ps: Iterable[float] = DROP_PS, device: str | None = None,
+              methods: str | Iterable[str] = ("ume-mma",), drop_ps: Iterable[float] = (), device: str | None = None,
               progress: bool = False, cache_dir: str | Path | None = None,
               encoders: Mapping[str, Any] | None = None, eta: float = 1.0, concurrent: bool | None = None,
               settings: Mapping[str, Any] | None = None, data_kw: Mapping[str, Any] | None = None,
@@ -175,7 +169,9 @@ def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: 
     with one job to train, else jobs. Stacked runs stay single-process (``concurrent`` is off under torchrun).
     A job that fails is reported and the others finish; then :class:`~umelib.experiments.jobs.JobsFailed`
     (a :class:`UmeError`) is raised carrying the finished results."""
-    methods = list(dict.fromkeys(methods or TABLE1 + TABLE4))
+    methods = list(dict.fromkeys([methods] if isinstance(methods, str) else methods))
+    if not methods:
+        raise UmeError("run_suite needs at least one method; see python -m umelib list")
     drop_ps = list(drop_ps)
     for m in methods:
         check_method(m)
@@ -339,12 +335,16 @@ def _run_stacked(jobs: list[Job], datas: dict[int, MultiModalData], refs: dict, 
 
 
 def _reference(data: MultiModalData, eta: float) -> dict | None:
-    """The Bayes optimum of synthetic data under the protocol as evaluated (with ``eta``: the same samples miss)."""
+    """The dataset's reference values under the protocol as evaluated (its registry entry's ``reference`` hook,
+    e.g. the Bayes optimum of synthetic data; with ``eta``: the same samples miss as in the evaluation)."""
+    hook = reference_for(data)
+    if hook is None:
+        return None
     if eta >= 1.0:
-        return bayes_reference(data)
+        return hook(data)
     mods = data.modalities
     masks = {f"miss:{m}": missing_mask(len(data.test), mods, f"miss:{m}", eta)[:, j].numpy() for j, m in enumerate(mods)}
-    return bayes_reference(data, eta=eta, masks=masks)
+    return hook(data, eta=eta, masks=masks)
 
 
 def _stack_by_default(dev: torch.device, data: MultiModalData, cfg, encoders: Mapping[str, Any] | None,
@@ -355,7 +355,7 @@ def _stack_by_default(dev: torch.device, data: MultiModalData, cfg, encoders: Ma
     if cfg is not None and (cfg.phase1.plateau or cfg.phase2.plateau):
         return False  # a rate cut on each run's own plateau needs one rate per run
     names = model_encoders(data, cfg, encoders) if cfg else dict(encoders or {})  # cached features: identity
-    if any(not isinstance(e, str) or e not in VMAP_SAFE for e in names.values()):
+    if any(not isinstance(e, str) or not stackable(e) for e in names.values()):
         return False  # pre-trained and text encoders (tokenizers, EmbeddingBag) train one run at a time
     if dev.type == "cuda":
         return True

@@ -8,6 +8,7 @@ only picks defaults by name or shape. Image encoders take ``uint8`` (0..255) or 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -15,19 +16,38 @@ from torch import nn
 
 from ..errors import UmeError
 
-ENCODERS: dict[str, tuple[Callable[..., nn.Module], str]] = {}
-NEEDS_ARG: set[str] = set()  # families whose spec must carry ``:ARG``
+@dataclass(frozen=True)
+class EncoderEntry:
+    """A registered encoder family: ``factory(input_shape)`` (or ``factory(input_shape, arg)`` when ``needs_arg``:
+    its specs read ``name:ARG``), a one-line ``help``, and whether runs of it may train stacked
+    (``stackable``: plain modules that :func:`torch.func.vmap` handles; not tokenizers or pre-trained towers)."""
+
+    name: str
+    factory: Callable[..., nn.Module]
+    help: str = ""
+    needs_arg: bool = False
+    stackable: bool = False
+
+    def build(self, shape: tuple[int, ...], arg: str = "") -> nn.Module:
+        return self.factory(shape, arg) if self.needs_arg else self.factory(shape)
 
 
-def register_encoder(name: str, help: str = "", needs_arg: bool = False) -> Callable:
+ENCODERS: dict[str, EncoderEntry] = {}
+
+
+def register_encoder(name: str, help: str = "", needs_arg: bool = False, stackable: bool = False) -> Callable:
     """Decorator: register ``factory(input_shape) -> nn.Module`` (or ``factory(input_shape, arg)`` for a family
     whose specs read ``name:ARG``) under ``name``."""
     def deco(fn: Callable[..., nn.Module]) -> Callable:
-        ENCODERS[name] = (fn, help)
-        if needs_arg:
-            NEEDS_ARG.add(name)
+        ENCODERS[name] = EncoderEntry(name, fn, help, needs_arg, stackable)
         return fn
     return deco
+
+
+def stackable(spec: str) -> bool:
+    """Whether runs of encoder ``spec`` can train stacked (a registered family marked ``stackable``, unfrozen)."""
+    entry = ENCODERS.get(spec)
+    return entry is not None and entry.stackable
 
 
 def as_float(x: torch.Tensor) -> torch.Tensor:
@@ -111,7 +131,7 @@ def _image_dims(shape: tuple[int, ...]) -> tuple[int, int]:
     raise UmeError(f"an image encoder needs inputs shaped (H, W) or (C, H, W), got {shape}; pick 'mlp' for vectors")
 
 
-@register_encoder("mlp", "2-layer MLP on flattened inputs (vectors)")
+@register_encoder("mlp", "2-layer MLP on flattened inputs (vectors)", stackable=True)
 def mlp(shape: tuple[int, ...]) -> nn.Module:
     n = 1
     for s in shape:
@@ -119,13 +139,13 @@ def mlp(shape: tuple[int, ...]) -> nn.Module:
     return MLP(n)
 
 
-@register_encoder("lenet", "LeNet-style CNN for small images and spectrograms (H,W) or (C,H,W)")
+@register_encoder("lenet", "LeNet-style CNN for small images and spectrograms (H,W) or (C,H,W)", stackable=True)
 def lenet(shape: tuple[int, ...]) -> nn.Module:
     c, s = _image_dims(shape)
     return LeNet(c, s)
 
 
-@register_encoder("resnet18", "ResNet-18 (torchvision, random init), 1 or 3 channels")
+@register_encoder("resnet18", "ResNet-18 (torchvision, random init), 1 or 3 channels", stackable=True)
 def resnet18(shape: tuple[int, ...]) -> nn.Module:
     c, _ = _image_dims(shape)
     return ResNet18(c)
@@ -163,7 +183,7 @@ class Identity(nn.Module):
         return x.float()
 
 
-@register_encoder("identity", "no encoder: the input vector is the feature (cached features, linear probes)")
+@register_encoder("identity", "no encoder: the input vector is the feature (cached features, linear probes)", stackable=True)
 def identity(shape: tuple[int, ...]) -> nn.Module:
     if len(shape) != 1:
         raise UmeError(f"'identity' needs vector inputs, got sample shape {shape}")
@@ -244,9 +264,9 @@ def parse_spec(spec: str) -> tuple[bool, str, str]:
     if family not in ENCODERS:
         raise UmeError(f"unknown encoder '{spec}'; choose one of {', '.join(sorted(ENCODERS))} "
                        "(FAMILY:ARG for hf, openclip, torchvision, frames, hf-audio; frozen:SPEC freezes any of them)")
-    if family in NEEDS_ARG and not arg:
-        raise UmeError(f"encoder '{spec}' needs an argument: {ENCODERS[family][1]}")
-    if arg and family not in NEEDS_ARG:
+    if ENCODERS[family].needs_arg and not arg:
+        raise UmeError(f"encoder '{spec}' needs an argument: {ENCODERS[family].help}")
+    if arg and not ENCODERS[family].needs_arg:
         raise UmeError(f"encoder '{family}' takes no argument, got '{spec}'")
     return frozen, family, arg
 
@@ -291,8 +311,7 @@ def make_encoder(name: str | None, shape: tuple[int, ...]) -> nn.Module:
     """Build the encoder ``name`` (or the shape default) for inputs of sample shape ``shape``."""
     name = name or default_encoder_name(shape)
     frozen, family, arg = parse_spec(name)
-    fn = ENCODERS[family][0]
-    enc = fn(shape, arg) if family in NEEDS_ARG else fn(shape)
+    enc = ENCODERS[family].build(shape, arg)
     return Frozen(enc, name) if frozen else enc
 
 

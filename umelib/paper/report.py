@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping
 
 from ..files import load_json
-from .results import settings_of
+from ..experiments.results import settings_of
 from .display import book_pandas
 
 if TYPE_CHECKING:

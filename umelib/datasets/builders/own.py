@@ -7,17 +7,19 @@ Missing inputs are marked in ``<split>/present`` (their array rows hold zeros, t
 training set with missing modalities comes out as the paper's Table 3 setting expects."""
 from __future__ import annotations
 
+import csv
+import io
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import UmeError
-from ..files import atomic_write
-from ..texts import encode_texts
-from .core import SPLITS, MultiModalData
-from .npz import load_npz
+from ...errors import UmeError
+from ...files import atomic_write
+from ...texts import encode_texts
+from ..core import SPLITS, MultiModalData
+from ..npz import load_npz
 
 Fractions = tuple[float, float, float]
 IMAGE_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -148,49 +150,84 @@ def from_csv(path: str | Path, modalities: Mapping[str, str | Sequence[str]], la
     per row) or to one column (numbers, or text). An empty cell marks the input missing (all of a vector's
     columns empty; a partly empty vector is refused). ``label``: the class column, or with ``label_sep`` (e.g.
     ``"|"``) a multi-label column (``"comedy|drama"``). ``split``: fractions, or a column of train/val/test."""
-    import pandas as pd
-
     path = Path(path)
     if not path.is_file():
         raise UmeError(f"CSV file not found: {path}; pass the path of an existing .csv")
-    try:
-        df = pd.read_csv(path)
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
-        raise UmeError(f"cannot read {path} as CSV ({type(e).__name__}); check its delimiter and encoding") from None
+    columns, rows = _read_csv(path)
     wanted = [label] + [c for cols in modalities.values() for c in ([cols] if isinstance(cols, str) else cols)]
     if isinstance(split, str):
         wanted.append(split)
-    missing = [c for c in wanted if c not in df.columns]
+    missing = [c for c in wanted if c not in columns]
     if missing:
-        raise UmeError(f"column '{missing[0]}' is not in {path.name} (columns: {', '.join(map(str, df.columns))})")
+        raise UmeError(f"column '{missing[0]}' is not in {path.name} (columns: {', '.join(columns)})")
+    col = lambda c: [r.get(c) or "" for r in rows]
     xs, present = {}, []
     for m, cols in modalities.items():
-        block = df[[cols] if isinstance(cols, str) else list(cols)]
-        empty = block.isna()
-        if isinstance(cols, str) and not pd.api.types.is_numeric_dtype(block[cols]):
-            xs[m] = [("" if e else str(v)) for v, e in zip(block[cols], empty[cols])]
+        names = [cols] if isinstance(cols, str) else list(cols)
+        block = {c: col(c) for c in names}
+        empty = np.array([[v.strip() == "" for v in block[c]] for c in names], dtype=bool).T.reshape(len(rows), len(names))
+        numeric = {c: all(_is_number(v) for v, e in zip(block[c], empty[:, k]) if not e) for k, c in enumerate(names)}
+        if isinstance(cols, str) and not numeric[cols]:
+            xs[m] = [("" if e else v) for v, e in zip(block[cols], empty[:, 0])]
         else:
-            bad = [c for c in block.columns if not pd.api.types.is_numeric_dtype(block[c])]
+            bad = [c for c in names if not numeric[c]]
             if bad:
                 raise UmeError(f"column '{bad[0]}' of modality '{m}' holds non-numbers; clean it or give it as a text modality")
             partial = empty.any(axis=1) & ~empty.all(axis=1)
             if partial.any():
-                raise UmeError(f"modality '{m}' is partly empty in {int(partial.sum())} rows (e.g. row {int(partial.idxmax())}); "
+                raise UmeError(f"modality '{m}' is partly empty in {int(partial.sum())} rows (e.g. row {int(partial.argmax())}); "
                                "impute those cells or empty the whole modality of the row")
-            xs[m] = block.fillna(0).to_numpy(np.float32)
-        present.append(~empty.all(axis=1).to_numpy())
-    if df[label].isna().any():
-        raise UmeError(f"label column '{label}' has {int(df[label].isna().sum())} empty cells; drop those rows")
+            xs[m] = np.array([[float(v) if v.strip() else 0.0 for v in block[c]] for c in names], dtype=np.float32).T
+        present.append(~empty.all(axis=1))
+    labels = col(label)
+    n_empty = sum(v.strip() == "" for v in labels)
+    if n_empty:
+        raise UmeError(f"label column '{label}' has {n_empty} empty cells; drop those rows")
     if label_sep is not None:
-        sets = [[t.strip() for t in str(v).split(label_sep) if t.strip()] for v in df[label]]
+        sets = [[t.strip() for t in v.split(label_sep) if t.strip()] for v in labels]
         names = sorted({t for s in sets for t in s})
         y = np.array([[int(c in s) for c in names] for s in sets], dtype=np.int64)
         kw = {"class_names": names, **kw, "task": "multilabel"}
     else:
-        y = df[label].to_numpy()
+        y = _labels(labels)
     pres = np.stack(present, 1)
-    where = df[split].astype(str).to_numpy() if isinstance(split, str) else split
+    where = np.array(col(split), dtype=str) if isinstance(split, str) else split
     return from_arrays(xs, y, out, present=None if pres.all() else pres, split=where, seed=seed, **kw)
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """The header and rows of a CSV file (the standard library's reader, delimiter sniffed among , ; tab)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+        try:
+            dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+        except csv.Error:
+            dialect = csv.excel
+        reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+        rows = list(reader)
+        columns = list(reader.fieldnames or [])
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise UmeError(f"cannot read {path} as CSV ({type(e).__name__}); check its delimiter and encoding") from None
+    if not columns:
+        raise UmeError(f"{path} has no header row; the first line must name the columns")
+    return columns, rows
+
+
+def _is_number(v: str) -> bool:
+    try:
+        float(v)
+    except ValueError:
+        return False
+    return True
+
+
+def _labels(values: list[str]) -> np.ndarray:
+    """Class labels from CSV cells: whole numbers as integers, anything else as strings (named classes)."""
+    if all(_is_number(v) for v in values):
+        x = np.array([float(v) for v in values])
+        if np.all(x == np.round(x)):
+            return x.astype(np.int64)
+    return np.array([v.strip() for v in values], dtype=str)
 
 
 def _read_file(p: Path, size: int, gray: bool) -> np.ndarray | str:

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from ..files import load_json
-from . import claims, paper, vl
-from .chapters import AVMNIST_COLUMNS, ROOT, load_committed, results_path
+from ..paths import results_root
+from . import claims, reference as paper, vl
+from .chapters import AVMNIST_COLUMNS, TABLE1_METHODS, TABLE4_METHODS, load_committed, results_path
 from .display import book_pandas
-from .suite import TABLE1 as TABLE1_METHODS, TABLE4 as TABLE4_METHODS
 
 BEST_PROFILES = ("full", "cpu-intermediate")
 THEOREM_FILE = Path("theory") / "theorem_3_2.json"
@@ -92,7 +92,7 @@ def theorem_claims(path: str | Path | None = None):
     computation over random distributions and edge cases, so no interval)."""
     pd = book_pandas()
 
-    saved = load_json(Path(path or ROOT / "results" / THEOREM_FILE))
+    saved = load_json(Path(path or results_root() / THEOREM_FILE))
     rows = []
     for name, v in saved["inequalities"].items():
         rows.append({"claim": name, "ours": f"{v['violations']} violations in {v['trials']:,} distributions",
@@ -123,7 +123,7 @@ def claim_sets(root: str | Path | None = None) -> dict[str, tuple[str, object]]:
     best = best_results("emoji_train_missing", root)
     if best:
         out["table3"] = (run_label(best[1]), vl.table3_claims(best[1]))
-    theorem = Path(root or ROOT / "results") / THEOREM_FILE
+    theorem = Path(root or results_root()) / THEOREM_FILE
     if theorem.exists():
         p = load_json(theorem)["provenance"]
         out["theorem"] = (f"exact check, {p['device']}, commit {str(p['git'])[:8]}", theorem_claims(theorem))
@@ -158,7 +158,7 @@ def verdict_tally(sets: Mapping[str, tuple[str, object]]) -> dict[str, int]:
 def pending(root: str | Path | None = None):
     """The paper tables not reproduced yet (their results file absent), with what they need and the command."""
     pd = book_pandas()
-    folder = Path(root or ROOT / "results")
+    folder = Path(root or results_root())
 
     def done(p: Pending) -> bool:
         files = [folder / f"{stem}.json" for stem in p.done_by]

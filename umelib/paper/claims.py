@@ -11,7 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from . import paper
+from ..experiments.results import validation_score
+from . import reference as paper
 from .display import book_pandas
 
 TWO_POINTS = 2.0
@@ -74,14 +75,6 @@ def per_seed(results: Iterable[Mapping], method: str, settings: Iterable[str]) -
     settings = list(settings)
     return {r["seed"]: sum(r["metrics"][s] for s in settings) / len(settings)
             for r in results if r["method"] == method}
-
-
-def validation_score(result: Mapping) -> float | None:
-    """The validation score the run's final phase was selected on (its ``provenance.selected_epoch``), if recorded."""
-    sel = result.get("provenance", {}).get("selected_epoch") or {}
-    method = result["method"].split("@")[0]
-    entry = sel.get(method)
-    return entry.get("val") if isinstance(entry, Mapping) else None
 
 
 def mean_std(v: Mapping[int, float]) -> str:

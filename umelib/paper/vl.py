@@ -1,11 +1,11 @@
 """The vision-language experiments in tables, plots and verdicts: Fig. 3 (a fraction eta of the test texts blank)
 and Table 3 (text in only part of the training set), on result records of
-:mod:`umelib.experiments.chapters` (each has ``eta``, and ``text_encoder`` or ``train_text``/``phase2``)."""
+:mod:`umelib.paper.chapters` (each has ``eta``, and ``text_encoder`` or ``train_text``/``phase2``)."""
 from __future__ import annotations
 
 from typing import Iterable, Mapping
 
-from . import paper
+from . import reference as paper
 from .claims import TWO_POINTS, Diff, _frame, _row, chance_check, mean_std
 from .display import book_pandas
 

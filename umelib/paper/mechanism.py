@@ -8,19 +8,18 @@ from typing import Any, Iterable, Mapping
 
 import torch
 
-from ..config import PhaseConfig
 from ..datasets.core import MultiModalData
 from ..datasets.synthetic import bayes_reference
 from ..errors import UmeError
 from ..files import load_json, save_json
+from ..paths import results_root
 from ..methods import pretrain, run_method, setup_method
 from ..models.fusion import LateFusion
 from ..provenance import provenance
 from ..training.trainer import Trainer
 from . import scratch
-from .suite import prepare, run
+from ..experiments.suite import prepare, run
 
-ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = ["complete", "miss:x", "miss:z", "avg"]
 
 
@@ -33,7 +32,7 @@ def _inputs(split) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
 def scratch_comparison(dataset: str | MultiModalData = "synthetic", profile: str | None = None,
                        seeds: Iterable[int] = (0, 1, 2), drop_p: float | None = None):
     """Long table (implementation, method, seed, setting, value): naive late fusion and UME-MMA trained by
-    :mod:`umelib.experiments.scratch` and by :func:`umelib.run`, on the same prepared data and config per seed, both
+    :mod:`umelib.paper.scratch` and by :func:`umelib.run`, on the same prepared data and config per seed, both
     on the CPU
     (``drop_p`` changes the plain-PyTorch drop probability only: a deliberate mismatch, for checks)."""
     import pandas as pd
@@ -228,23 +227,20 @@ def probe_run(dataset: str, profile: str | None = None, seeds: Iterable[int] = (
     return rows
 
 
-# AV-MNIST at the size of the book's CPU-intermediate run (chapters.avmnist_cpu_intermediate): 5,000 training and
-# 5,000 test samples, SGD batch 64, lr 1e-2, 5 epochs per phase, best epoch on 1,000 validation samples.
-AVMNIST_PROBE = {"n_train": 5000, "n_test": 5000, "n_val": 1000, "phase1": PhaseConfig(5, 64, 1e-2),
-                 "phase2": PhaseConfig(5, 64, 1e-3)}
-PROBES_FILE = ROOT / "results" / "ume_from_scratch_probes_avmnist.json"
+# The probes run on AV-MNIST in the cpu-intermediate profile (config.BASE), the size of the book's CPU run.
+PROBES_NAME = "ume_from_scratch_probes_avmnist.json"
 
 
-def avmnist_probes(retrain: bool = False, path: str | Path = PROBES_FILE, seeds: Iterable[int] = (0, 1, 2)) -> list[dict]:
+def avmnist_probes(retrain: bool = False, path: str | Path | None = None, seeds: Iterable[int] = (0, 1, 2)) -> list[dict]:
     """The committed AV-MNIST probe results (``results/ume_from_scratch_probes_avmnist.json``), or a new run that
     writes them (1,736 s measured on 2 shared CPU cores, 3 seeds)."""
-    path = Path(path)
+    path = Path(path or results_root() / PROBES_NAME)
     if path.exists() and not retrain:
         return load_json(path)["results"]
     t0 = time.perf_counter()
-    rows = probe_run("avmnist", "full", seeds, **AVMNIST_PROBE)
+    rows = probe_run("avmnist", "cpu-intermediate", seeds)
     save_json({"chapter": "ume_from_scratch", "profile": "cpu-intermediate", "wall_s": round(time.perf_counter() - t0, 1),
-               "command": 'python -c "from umelib.experiments.mechanism import avmnist_probes as f; f(retrain=True)"',
+               "command": 'python -c "from umelib.paper.mechanism import avmnist_probes as f; f(retrain=True)"',
                "results": rows}, path, overwrite=True)
     return rows
 

@@ -6,11 +6,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..config import DROP_PS, INTERMEDIATE_DROP_PS, SMOKE_DROP_PS
 from ..errors import UmeError
-from .suite import run
+from ..experiments.suite import run
 from ..files import load_json, save_json
+from ..paths import cache_root, results_root
 
-ROOT = Path(__file__).resolve().parents[2]
+TABLE1_METHODS = ["unimodal", "naive", "multitask", "missing-detection", "ume-mma"]  # the paper's Table 1 rows
+TABLE4_METHODS = ["only-aug", "only-pretrain", "ume-mma-frozen", "frozen-heads", "ume-mma"]  # Table 4 (+ frozen heads)
 
 def _theory_models(profile: str, **kw: Any) -> list[dict]:
     from .complementary import sweep
@@ -18,15 +21,13 @@ def _theory_models(profile: str, **kw: Any) -> list[dict]:
     return sweep("discrete", profile, **kw) + sweep("gaussian", profile, **kw)
 
 
-SMOKE_DROP_PS = [0.0, 0.3, 0.5]  # 0.3 is the ume-mma run itself
-
-
 def _avmnist(profile: str, **kw: Any) -> list[dict]:
-    from .suite import run_suite
+    from ..experiments.suite import run_suite
 
     if profile == "full":  # cached pieces: a run stopped by a time limit resumes where it was
-        return run_suite("avmnist", "full", seeds=[0, 1, 2], cache_dir=ROOT / "runs" / "cache", **kw)
-    return run_suite("avmnist-small", profile, seeds=[0], drop_ps=SMOKE_DROP_PS, **kw)
+        return run_suite("avmnist", "full", [0, 1, 2], TABLE1_METHODS + TABLE4_METHODS, DROP_PS,
+                         cache_dir=cache_root(), **kw)
+    return run_suite("avmnist-small", profile, [0], TABLE1_METHODS + TABLE4_METHODS, SMOKE_DROP_PS, **kw)
 
 
 ETAS = [0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0]  # Fig. 3: the fraction of test samples whose text is blank
@@ -42,13 +43,13 @@ def _seeds(profile: str) -> list[int]:
 def _emoji_missing_text(profile: str, **kw: Any) -> list[dict]:
     """Fig. 3 on emoji: every method trained on complete data, tested with a fraction eta of the test texts blank;
     with the pre-trained text encoder (frozen all-MiniLM-L6-v2 features) and with one trained from scratch."""
-    from .suite import run_suite
+    from ..experiments.suite import run_suite
 
     out = []
     for label, spec in TEXT_ENCODERS.items():
         methods = FIG3_METHODS if label == "pre-trained" else ["unimodal", "naive", "ume-mma"]
         res = run_suite("emoji", profile, _seeds(profile), methods, drop_ps=[], etas=ETAS,
-                        settings={"encoders": {"text": spec}}, cache_dir=ROOT / "runs" / "cache", **kw)
+                        settings={"encoders": {"text": spec}}, cache_dir=cache_root(), **kw)
         out += [dict(r, text_encoder=label) for r in res]
     return out
 
@@ -56,14 +57,14 @@ def _emoji_missing_text(profile: str, **kw: Any) -> list[dict]:
 def _emoji_train_missing(profile: str, **kw: Any) -> list[dict]:
     """Table 3 on emoji: text kept by a fraction of the training samples; UME-MMA with the others treated as
     augmented (ours) and fine-tuned on the complete ones only (the paper's variant), beside naive late fusion."""
-    from .suite import run_suite
+    from ..experiments.suite import run_suite
 
     out = []
     for frac in TRAIN_TEXT:
         for variant, extra in (("augmented", {}), ("complete only", {"phase2_complete_only": True})):
             methods = ["unimodal", "naive", "ume-mma"] if variant == "augmented" else ["ume-mma"]
             res = run_suite("emoji", profile, _seeds(profile), methods, drop_ps=[],
-                            settings={"train_available": {"text": frac}, **extra}, cache_dir=ROOT / "runs" / "cache", **kw)
+                            settings={"train_available": {"text": frac}, **extra}, cache_dir=cache_root(), **kw)
             out += [dict(r, train_text=frac, phase2=variant) for r in res]
     return out
 
@@ -87,7 +88,7 @@ def _video_tables(dataset: str, profile: str, data_kw: dict | None, settings: di
     App. B.1.1. ``large``: Table 2, Table 4 (ViT column) and Table 5 (drop probability) with the encoders in
     ``settings["encoders"]`` (both modalities) under App. B.1.2. Records carry ``encoders`` = "CNN" or "large"."""
     from ..errors import UmeError
-    from .suite import DROP_PS, TABLE1, TABLE4, run_suite
+    from ..experiments.suite import run_suite
 
     settings = dict(settings or {})
     given = dict(settings.pop("encoders", {}) or {})
@@ -96,14 +97,14 @@ def _video_tables(dataset: str, profile: str, data_kw: dict | None, settings: di
     data_kw = {**VIDEO_DATA, **dict(data_kw or {})}
     seeds, out = _seeds(profile)[:3], []
     if cnn:
-        res = run_suite(dataset, profile, seeds, TABLE1 + TABLE4, drop_ps=[], data_kw=data_kw,
-                        settings={**settings, "encoders": VIDEO_CNN}, cache_dir=ROOT / "runs" / "cache", **kw)
+        res = run_suite(dataset, profile, seeds, TABLE1_METHODS + TABLE4_METHODS, drop_ps=[], data_kw=data_kw,
+                        settings={**settings, "encoders": VIDEO_CNN}, cache_dir=cache_root(), **kw)
         out += [dict(r, encoders="CNN") for r in res]
     if large:
-        res = run_suite(dataset, profile, seeds, TABLE2_METHODS + TABLE4,
+        res = run_suite(dataset, profile, seeds, TABLE2_METHODS + TABLE4_METHODS,
                         drop_ps=DROP_PS if profile == "full" else [0.0, 0.5], data_kw=data_kw,
                         settings={**TABLE2_SETTINGS, **settings, "encoders": given},
-                        cache_dir=ROOT / "runs" / "cache", **kw)
+                        cache_dir=cache_root(), **kw)
         out += [dict(r, encoders="large") for r in res]
     return out
 
@@ -151,7 +152,7 @@ CHAPTERS: dict[str, dict[str, Any]] = {
 
 
 def results_path(chapter: str, profile: str, root: str | Path | None = None) -> Path:
-    return Path(root or ROOT / "results") / f"{chapter}_{profile}.json"
+    return Path(root or results_root()) / f"{chapter}_{profile}.json"
 
 
 def load_committed(path: Path) -> list[dict]:
@@ -195,17 +196,14 @@ def avmnist_results(profile: str, methods: list[str], drop_ps: list[float] = (),
     """What an AV-MNIST chapter shows: with ``full``, the committed ``results/avmnist_full.json`` (unless
     ``retrain``), filtered to ``methods`` and the sweep; otherwise a run of just these pieces of the suite on the
     small build, cached in ``runs/cache`` so the five chapters train each piece once."""
-    from .suite import run_suite
+    from ..experiments.suite import run_suite
 
     wanted = set(methods) | {f"ume-mma@p={p:g}" for p in drop_ps}
     path = results_path("avmnist", profile)
     if path.exists() and not retrain:
         return [r for r in load_committed(path) if r["method"] in wanted]
     dataset, seeds = ("avmnist", [0, 1, 2]) if profile == "full" else ("avmnist-small", [0])
-    return run_suite(dataset, profile, seeds, methods, drop_ps, device=device, cache_dir=ROOT / "runs" / "cache")
-
-
-INTERMEDIATE_DROP_PS = [0.0, 0.1, 0.3, 0.5]
+    return run_suite(dataset, profile, seeds, methods, drop_ps, device=device, cache_dir=cache_root())
 
 
 def avmnist_cpu_intermediate(out: str | Path | None = None, seeds: tuple[int, ...] = (0, 1, 2)) -> list[dict]:
@@ -213,17 +211,12 @@ def avmnist_cpu_intermediate(out: str | Path | None = None, seeds: tuple[int, ..
     and 5,000 test samples (seeded subsamples), SGD batch 64 lr 1e-2 (App. B.1.1) for 5 epochs per phase,
     phase-2 lr 1e-3, the epoch with the best score on 1,000 validation samples kept, three seeds, drop probabilities ``INTERMEDIATE_DROP_PS``. Pieces are cached in
     ``runs/cache``, so an interrupted run resumes. Writes ``results/avmnist_cpu-intermediate.json``."""
-    from ..config import PhaseConfig
-    from .suite import TABLE1, TABLE4, run_suite
+    from ..experiments.suite import run_suite
 
     t0 = time.perf_counter()
-    res = run_suite("avmnist", "full", seeds=list(seeds), methods=TABLE1 + TABLE4, drop_ps=INTERMEDIATE_DROP_PS,
-                    n_train=5000, n_test=5000, n_val=1000, phase1=PhaseConfig(5, 64, 1e-2),
-                    phase2=PhaseConfig(5, 64, 1e-3),
-                    cache_dir=ROOT / "runs" / "cache")
-    for r in res:
-        r["profile"] = "cpu-intermediate"
+    res = run_suite("avmnist", "cpu-intermediate", list(seeds), TABLE1_METHODS + TABLE4_METHODS, INTERMEDIATE_DROP_PS,
+                    cache_dir=cache_root())
     save_json({"chapter": "avmnist", "profile": "cpu-intermediate", "wall_s": round(time.perf_counter() - t0, 1),
-               "command": 'python -c "from umelib.experiments.chapters import avmnist_cpu_intermediate as f; f()"',
+               "command": 'python -c "from umelib.paper.chapters import avmnist_cpu_intermediate as f; f()"',
                "results": res}, out or results_path("avmnist", "cpu-intermediate"), overwrite=True)
     return res

@@ -21,7 +21,7 @@ from ..models.fusion import LateFusion
 from ..provenance import provenance
 from ..theory.info import describe, exp_upper, fano_lower
 from ..training.trainer import Trainer
-from .suite import prepare
+from ..experiments.suite import prepare
 
 
 def fit_temperature(logits: torch.Tensor, y: torch.Tensor) -> float:

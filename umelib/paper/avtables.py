@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
-from . import paper
-from .chapters import TABLE2_METHODS
+from . import reference as paper
+from .chapters import TABLE1_METHODS, TABLE2_METHODS
 from .display import book_pandas
 from .report import mean_metrics
-from .suite import TABLE1 as TABLE1_METHODS
 
 PAPER_DATASET = {"ave": "AVE", "kinetics-sounds": "Kinetics-Sound"}
 COLUMNS = {"miss:visual": "miss-v", "miss:audio": "miss-a", "complete": "complete", "avg": "avg"}
