@@ -189,7 +189,7 @@ def from_csv(path: str | Path, modalities: Mapping[str, str | Sequence[str]], la
         y = np.array([[int(c in s) for c in names] for s in sets], dtype=np.int64)
         kw = {"class_names": names, **kw, "task": "multilabel"}
     else:
-        y = _labels(labels)
+        y = _csv_labels(labels)
     pres = np.stack(present, 1)
     where = np.array(col(split), dtype=str) if isinstance(split, str) else split
     return from_arrays(xs, y, out, present=None if pres.all() else pres, split=where, seed=seed, **kw)
@@ -221,7 +221,7 @@ def _is_number(v: str) -> bool:
     return True
 
 
-def _labels(values: list[str]) -> np.ndarray:
+def _csv_labels(values: list[str]) -> np.ndarray:
     """Class labels from CSV cells: whole numbers as integers, anything else as strings (named classes)."""
     if all(_is_number(v) for v in values):
         x = np.array([float(v) for v in values])
