@@ -3,23 +3,11 @@ import math
 
 import pytest
 
+from conftest import fake_result, seeds_of
 from umelib.paper import claims
 
 
-def _r(method, seed=0, **m):
-    metrics = {"miss:image": m["v"], "miss:audio": m["a"]}
-    if "c" in m:
-        metrics["complete"] = m["c"]
-        metrics["avg"] = (m["v"] + m["a"] + m["c"]) / 3
-    r = {"method": method, "seed": seed, "metrics": metrics, "num_classes": 10}
-    if "p" in m:
-        r["sweep"] = {"drop_p": m["p"]}
-    return r
-
-
-def _seeds(method, jitter=(0.0, 0.3, -0.3), **m):
-    """Three seeds of one method; ``jitter`` is added to every number of seed s."""
-    return [_r(method, seed=s, **{k: (v + j if k in "vac" else v) for k, v in m.items()}) for s, j in enumerate(jitter)]
+_r, _seeds = fake_result, seeds_of
 
 
 def test_interval_is_a_paired_t_interval():

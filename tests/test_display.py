@@ -6,13 +6,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from conftest import fake_result  # noqa: E402
 from umelib.paper import claims, report  # noqa: E402
 
 
-def _r(method, seed, v, a, c=None):
-    m = {"miss:image": v, "miss:audio": a} if c is None else {"miss:image": v, "miss:audio": a, "complete": c,
-                                                               "avg": (v + a + c) / 3}
-    return {"method": method, "seed": seed, "num_classes": 10, "metrics": m}
+_r = fake_result
 
 
 def _results():

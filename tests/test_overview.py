@@ -4,15 +4,12 @@ import json
 
 import pytest
 
+from conftest import fake_result
 from umelib.paper import claims, overview
 
 
 def _result(method, seed, v, a, c=None, profile="cpu-intermediate", **extra):
-    metrics = {"miss:image": v, "miss:audio": a}
-    if c is not None:
-        metrics.update(complete=c, avg=(v + a + c) / 3)
-    return {"method": method, "seed": seed, "profile": profile, "metrics": metrics, "num_classes": 10,
-            "provenance": {"device": "cpu: test", "git": "0123456789abcdef"}, **extra}
+    return fake_result(method, seed, v, a, c, profile=profile, **extra)
 
 
 def _avmnist(uni_v=30.0, profile="cpu-intermediate"):

@@ -2,11 +2,12 @@
 
 The packages, bottom to top (imports point down only; see the README's Layout section):
 
-- :mod:`umelib.datasets` containers, ``.npz``, the registry, one module per dataset (``build/``: data files);
+- :mod:`umelib.datasets` containers, ``.npz``, the registry, one module per dataset (``builders/``: data files);
   :mod:`umelib.models` encoders and late fusion; :mod:`umelib.theory` information quantities, Theorem 3.2;
 - :mod:`umelib.training` augmentation, the trainer, stacked runs, CUDA graphs;
 - :mod:`umelib.methods` the recipes of the paper, :mod:`umelib.evaluate` the missing-modality protocol;
-- :mod:`umelib.experiments` the suite, cache, results, reports, claims, paper numbers, chapters;
+- :mod:`umelib.experiments` the runner: suite, jobs, cache, results, selection;
+- :mod:`umelib.paper` the paper's numbers, tables, claims, chapters and plots (nothing below imports it);
   :mod:`umelib.cli` the command line.
 
 Beneath them all: :mod:`umelib.errors`, :mod:`umelib.config` (every hyperparameter), :mod:`umelib.files`

@@ -8,14 +8,14 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Mapping, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .training.augment import MissingModalityAugmentation
-from .config import RunConfig
+from .config import PhaseConfig, RunConfig
 from .datasets.core import LABEL, PRESENT, MultiModalData, Split, headline_metric
 from .errors import UmeError
 from .evaluate import evaluate, predict, score
@@ -227,9 +227,18 @@ def attach_heads(method: str, data: MultiModalData, cfg: RunConfig, pretrained: 
     return full.to(next(trained.parameters()).device)
 
 
+class Setup(NamedTuple):
+    """What a joint method trains (unpacks as ``model, phase, aug, loss``)."""
+
+    model: LateFusion
+    phase: PhaseConfig  # the phase's settings: phase 2 for methods that start from phase 1, else phase 1
+    aug: MissingModalityAugmentation | None  # None: no augmentation and no missing training inputs
+    loss: Callable
+
+
 def setup_method(method: str, data: MultiModalData, cfg: RunConfig, pretrained: Mapping[str, LateFusion] | None = None,
-                 encoders: Mapping[str, str | nn.Module | None] | None = None):
-    """What a joint method trains: ``(model, phase config, augmentation or None, loss fn)``; the model is built
+                 encoders: Mapping[str, str | nn.Module | None] | None = None) -> Setup:
+    """What a joint method trains: a :class:`Setup` (model, phase config, augmentation or None, loss fn); the model is built
     (from the current torch seed) and, for methods that start from phase 1, loaded from ``pretrained``."""
     rec = check_method(method)
     enc = model_encoders(data, cfg, encoders)
@@ -247,4 +256,4 @@ def setup_method(method: str, data: MultiModalData, cfg: RunConfig, pretrained: 
     if aug is None and not bool(data.train.present.all()):
         # Samples missing a modality in the training set still get the substitute for it.
         aug = MissingModalityAugmentation(0.0, cfg.aug_mode, subs)
-    return model, phase, aug, make_loss(rec, data.task, cfg.aux_weight)
+    return Setup(model, phase, aug, make_loss(rec, data.task, cfg.aux_weight))

@@ -38,7 +38,7 @@ class Job:
 
 
 @dataclasses.dataclass
-class Ctx:
+class SuiteContext:
     profile: str
     device: torch.device
     progress: bool
@@ -72,7 +72,7 @@ class JobsFailed(UmeError):
                          f"other {total - len(failures)} finished ({where})")
 
 
-def make_job_result(job: Job, data: MultiModalData, ref: dict | None, metrics: dict, ctx: Ctx, wall: float,
+def make_job_result(job: Job, data: MultiModalData, ref: dict | None, metrics: dict, ctx: SuiteContext, wall: float,
                     t_pre: float, by_eta: dict | None = None, **prov: Any) -> dict:
     """The result dict of a finished job (provenance: ``world_size`` = processes that trained it), cached."""
     metric = headline_metric(data.task)
@@ -99,7 +99,7 @@ def needs_phase1(jobs: list[Job]) -> bool:
     return any(check_method(j.method).pretrain for j in jobs)
 
 
-def run_sequential(jobs: list[Job], data: MultiModalData, ref: dict | None, ctx: Ctx, results: dict,
+def run_sequential(jobs: list[Job], data: MultiModalData, ref: dict | None, ctx: SuiteContext, results: dict,
                    shared: tuple[dict, dict] | None = None) -> None:
     """The jobs (of one seed) one after another; phase 1 trained once (or ``shared``: models, selection) for all."""
     if not jobs:
@@ -131,7 +131,7 @@ def run_sequential(jobs: list[Job], data: MultiModalData, ref: dict | None, ctx:
             ctx.fail(j, e)
 
 
-def run_over_ranks(jobs: list[Job], datas: dict[int, MultiModalData], refs: dict, ctx: Ctx, results: dict) -> None:
+def run_over_ranks(jobs: list[Job], datas: dict[int, MultiModalData], refs: dict, ctx: SuiteContext, results: dict) -> None:
     """The jobs spread over the ranks of the process group, each trained by one rank alone: phase 1 of each seed
     on one rank (seeds round-robin), its weights sent to every rank; then the jobs round-robin. Every rank ends
     with every result (and failure) in ``results`` (``ctx.failures``); every rank caches the jobs it trained."""
@@ -170,7 +170,7 @@ def run_over_ranks(jobs: list[Job], datas: dict[int, MultiModalData], refs: dict
             ctx.failures.update(part[1])
 
 
-def _models(states: Mapping[str, dict], data: MultiModalData, cfg, ctx: Ctx) -> dict[str, LateFusion]:
+def _models(states: Mapping[str, dict], data: MultiModalData, cfg, ctx: SuiteContext) -> dict[str, LateFusion]:
     """Phase-1 models rebuilt from their weights (as another rank sent them), on this rank's device."""
     out = {}
     for m, st in states.items():
@@ -180,7 +180,7 @@ def _models(states: Mapping[str, dict], data: MultiModalData, cfg, ctx: Ctx) -> 
     return out
 
 
-def phase1(data: MultiModalData, cfg, ctx: Ctx, seed: int) -> tuple[dict[str, LateFusion], dict]:
+def phase1(data: MultiModalData, cfg, ctx: SuiteContext, seed: int) -> tuple[dict[str, LateFusion], dict]:
     """Phase-1 models and what was selected for them, from the cache when an identical phase 1 was trained before."""
     path = ctx.cache.phase1_path(data, cfg, ctx.profile, seed, ctx.encoders)
     if path is not None and path.exists():

@@ -33,7 +33,7 @@ from ..training import distributed as dist
 from ..training.multirun import MultiTrainer
 from ..training.trainer import Trainer, pick_device
 from .cache import Cache, key as cache_key
-from .jobs import (Ctx, Job, JobsFailed, by_phase, make_job_result, needs_phase1, run_over_ranks, run_sequential,
+from .jobs import (SuiteContext, Job, JobsFailed, by_phase, make_job_result, needs_phase1, run_over_ranks, run_sequential,
                    strip_selected)
 
 
@@ -202,7 +202,7 @@ def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: 
         concurrent = False
     if concurrent is None:
         concurrent = _stack_by_default(dev, datas[seeds[0]], jobs[0].cfg if jobs else None, encoders, len(seeds))
-    ctx = Ctx(profile, dev, progress, cache, encoders, eta, plain({**overrides, **dict(settings or {})}),
+    ctx = SuiteContext(profile, dev, progress, cache, encoders, eta, plain({**overrides, **dict(settings or {})}),
                sorted({float(e) for e in etas}) if etas else [])
     if any(not 0.0 <= e <= 1.0 for e in ctx.etas):
         raise UmeError(f"every eta must lie in [0, 1], got {ctx.etas}")
@@ -271,7 +271,7 @@ def _per_eta(r: dict) -> list[dict]:
     return out
 
 
-def _run_stacked(jobs: list[Job], datas: dict[int, MultiModalData], refs: dict, ctx: Ctx, results: dict) -> None:
+def _run_stacked(jobs: list[Job], datas: dict[int, MultiModalData], refs: dict, ctx: SuiteContext, results: dict) -> None:
     """Phase 1 of all seeds stacked per modality; then one stacked training per architecture and phase over the
     pending runs of every method that trains it (seeds, drop probabilities, with or without augmentation)."""
     if not jobs:
@@ -390,7 +390,7 @@ def _union(splits: list[Split]) -> tuple[Split, list[torch.Tensor] | None]:
     return cat, [torch.arange(len(s)) + offsets[id(s)] for s in splits]
 
 
-def _phase1_stacked(datas: dict[int, MultiModalData], cfg, ctx: Ctx,
+def _phase1_stacked(datas: dict[int, MultiModalData], cfg, ctx: SuiteContext,
                     trainer: MultiTrainer) -> tuple[dict[int, dict], dict[int, dict]]:
     """Phase 1 for every seed: cached ones loaded, the rest trained stacked, one modality at a time. Returns the
     models and what was selected for them, per seed."""
