@@ -64,7 +64,7 @@ def test_multilabel_npz_reports_f1(tmp_path):
     r = cli("run", "--dataset", save(tmp_path, arr), "--method", "naive", "--out", str(out), "--quiet")
     assert r.returncode == 0, r.stderr
     res = json.loads(out.read_text())
-    assert res["metric"] == "f1_micro" and "f1_macro" in res["all_metrics"]["complete"]
+    assert res["metric"] == "f1_macro" and "f1_micro" in res["all_metrics"]["complete"]
 
 
 def test_encoder_override(tmp_path):

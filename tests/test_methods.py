@@ -113,3 +113,21 @@ def test_partial_missing_rate(tiny, tiny_cfg):
     assert half[:, 0].sum() == len(test) // 2 and not half[:, 1].any()
     expected = torch.where(half[:, 0], correct["miss:x"], correct["complete"]).float().mean() * 100
     assert out.metrics["miss:x"]["accuracy"] == pytest.approx(float(expected), abs=1e-4)
+
+
+@pytest.mark.parametrize("scale", [0.3, 5.0])
+def test_multilabel_f1_thresholds_logits_at_zero(scale):
+    """Logits inside [0, 1] are logits, not probabilities: positive logits predict the label (F1 100), negative
+    ones do not (F1 0), whatever their size."""
+    import torch
+
+    from umelib.evaluate import score
+
+    y = torch.ones(8, 3, dtype=torch.long)
+    assert score(torch.full((8, 3), scale), y, "multilabel") == {"f1_macro": 100.0, "f1_micro": 100.0}
+    assert score(torch.full((8, 3), -scale), y, "multilabel") == {"f1_macro": 0.0, "f1_micro": 0.0}
+    y2 = torch.tensor([[1, 0], [0, 1], [1, 1], [0, 0]])
+    logits = torch.tensor([[0.2, -0.1], [-0.4, 0.9], [0.6, -0.2], [-0.3, -0.1]]) * scale
+    s = score(logits, y2, "multilabel")  # label 0: 2 of 2 found, none wrong; label 1: 1 of 2 found, none wrong
+    assert s["f1_macro"] == pytest.approx(100 * (1.0 + 2 / 3) / 2, abs=1e-3)
+    assert s["f1_micro"] == pytest.approx(100 * 2 * 3 / (2 * 3 + 1), abs=1e-3)

@@ -252,7 +252,7 @@ def test_load_images_bad_files_and_workers(tmp_path):
 
 
 def test_registered():
-    assert DATASETS["mmimdb"].task == "multilabel" and DATASETS["mmimdb"].metric == "f1_micro"
+    assert DATASETS["mmimdb"].task == "multilabel" and DATASETS["mmimdb"].metric == "f1_macro"
     assert DATASETS["food101"].task == "multiclass" and DATASETS["food101"].metric == "accuracy"
     assert DATASETS["mmimdb"].encoders == {"image": "lenet", "text": "bag"}
 

@@ -38,14 +38,15 @@ def predict(model: nn.Module, split: Split, missing: torch.Tensor | None = None,
 
 
 def score(logits: torch.Tensor, y: torch.Tensor, task: str = "multiclass") -> dict[str, float]:
-    """Accuracy (multiclass) or micro/macro F1 (multi-label), in percent, via torchmetrics."""
+    """Accuracy (multiclass) or macro and micro F1 (multi-label), in percent, via torchmetrics. Multi-label logits are
+    thresholded at 0 here (sigmoid 0.5): torchmetrics would read logits that all lie in [0, 1] as probabilities."""
     import torchmetrics.functional as F
 
     k = logits.shape[1]
     if task == "multilabel":
-        yi = y.int()
-        return {"f1_micro": 100 * float(F.f1_score(logits, yi, task="multilabel", num_labels=k, average="micro")),
-                "f1_macro": 100 * float(F.f1_score(logits, yi, task="multilabel", num_labels=k, average="macro"))}
+        yi, pred = y.int(), (logits > 0).int()
+        return {"f1_macro": 100 * float(F.f1_score(pred, yi, task="multilabel", num_labels=k, average="macro")),
+                "f1_micro": 100 * float(F.f1_score(pred, yi, task="multilabel", num_labels=k, average="micro"))}
     return {"accuracy": 100 * float(F.accuracy(logits, y, task="multiclass", num_classes=k, average="micro"))}
 
 
