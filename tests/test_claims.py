@@ -12,7 +12,7 @@ _r, _seeds = fake_result, seeds_of
 
 def test_interval_is_a_paired_t_interval():
     d = claims.Diff.of({0: 1.0, 1: 2.0, 2: 3.0})
-    half = 4.303 * 1.0 / math.sqrt(3)
+    half = 4.302652729749464 * 1.0 / math.sqrt(3)  # Student t, 2 degrees of freedom, 97.5%
     assert d.mean == 2.0 and abs(d.std - 1.0) < 1e-12 and abs(d.lo - (2 - half)) < 1e-9 and abs(d.hi - (2 + half)) < 1e-9
     assert d.above(0.0) == "inconclusive" and d.above(-1.0) == "holds" and d.above(5.0) == "fails"
     assert claims.Diff.of({0: 1.0}).above(0.0) == "inconclusive"  # one seed: no interval, no verdict
@@ -25,10 +25,11 @@ def test_table1_verdicts_follow_the_numbers():
             + _seeds("missing-detection", v=29, a=61, c=68))
     t = claims.table1(base + _seeds("ume-mma", v=31, a=61.5, c=75))
     assert list(t["verdict"]) == ["holds", "holds", "holds", "holds"]
-    assert "97.41 vs 96.73 (Missing Detection)" in t["paper"].iloc[0]
+    assert "97.41 vs " in t["paper"].iloc[0] and "Missing Detection 96.73" in t["paper"].iloc[0]
     t = claims.table1(base + _seeds("ume-mma", v=36, a=40, c=60))  # Avg below; Miss-V +6; Miss-A -20
-    assert list(t["verdict"]) == ["fails", "fails", "fails", "holds"]
-    assert "+6.00" in t["difference [95% CI]"].iloc[1]
+    # Miss-V 6 points ABOVE the audio-only model is within 2 points under the non-inferiority reading (it beats it)
+    assert list(t["verdict"]) == ["fails", "holds", "fails", "holds"]
+    assert "+6.00" in t[claims.DIFF].iloc[1] and "beats audio-only model: yes" in t[claims.DIFF].iloc[1]
     noisy = _seeds("ume-mma", jitter=(0.0, 3.0, -3.0), v=31, a=61.5, c=75)  # Miss-V +1 +/- 3: spans 2
     assert claims.table1(base + noisy)["verdict"].iloc[1] == "inconclusive"
 
@@ -50,7 +51,7 @@ def test_table4_and_sweep_verdicts():
     assert list(claims.table4(res)["verdict"]) == ["holds", "holds", "fails", "holds"]
     sw = uni + [_r("ume-mma@p", seed=s, v=30 + 5 * (p == 0.3) + s, a=60, p=p) for s in (0, 1, 2) for p in (0.0, 0.3, 0.5)]
     t = claims.sweep(sw)
-    assert t["verdict"].iloc[0] == "holds" and "p=0.3 minus p=0" in t["difference [95% CI]"].iloc[0]
+    assert t["verdict"].iloc[0] == "holds" and "vs p=0:" in t[claims.DIFF].iloc[0] and "vs p=0.5:" in t[claims.DIFF].iloc[0]
     assert "best p = 0.3 (AVE" in t["paper"].iloc[0]
     sw = uni + [_r("ume-mma@p", seed=s, v=30 + 10 * p, a=60, p=p) for s in (0, 1, 2) for p in (0.0, 0.3, 0.5)]
     assert claims.sweep(sw)["verdict"].iloc[0] == "fails"  # the largest p is best in every seed
@@ -70,5 +71,70 @@ def test_sweep_chooses_the_inner_p_on_validation():
     sw = uni + [run(s, p, {0.0: 30, 0.1: 33, 0.3: 36, 0.5: 31}[p] + s, {0.0: 50, 0.1: 58, 0.3: 55, 0.5: 52}[p])
                 for s in (0, 1, 2) for p in (0.0, 0.1, 0.3, 0.5)]
     t = claims.sweep(sw)
-    assert "p=0.1 minus p=0" in t["difference [95% CI]"].iloc[0] and "chosen on validation" in t.index[0]
+    assert "p = 0.1 chosen on validation" in t.index[0] and "vs p=0:" in t[claims.DIFF].iloc[0]
     assert t["verdict"].iloc[0] == "holds"
+
+
+def _avg_seeds(method, avgs):
+    """Seeds whose only metric that matters is avg (for the all-pairs rule)."""
+    return [_r(method, s, v=a, a=a, c=a) for s, a in enumerate(avgs)]
+
+
+def test_beats_every_baseline_is_tested_against_each_one():
+    """Intersection-union: clear wins over two baselines and one comparison that spans 0 make it inconclusive; every
+    comparison is recorded, none chosen by its test mean."""
+    uni = _seeds("unimodal", v=30, a=60)
+    ume = _avg_seeds("ume-mma", [70.0, 71.0, 69.0])
+    res = uni + ume + _avg_seeds("naive", [60.0, 61.0, 59.2]) + _avg_seeds("multitask", [61.0, 62.0, 60.1])
+    tied = _avg_seeds("missing-detection", [71.5, 69.0, 69.8])  # -1.5, +2.0, -0.8: spans 0
+    t = claims.table1(res + tied)
+    rec = claims.records(t)[0]
+    assert rec["test"] == "all-pairs" and [c["vs"] for c in rec["comparisons"]] == ["naive", "multitask", "missing-detection"]
+    spans = [c for c in rec["comparisons"] if c["lo"] < 0 < c["hi"]]
+    assert [c["vs"] for c in spans] == ["missing-detection"]
+    assert rec["verdict"] == t["verdict"].iloc[0] == "inconclusive"
+    clear = _avg_seeds("missing-detection", [65.0, 66.0, 64.1])
+    assert claims.table1(res + clear)["verdict"].iloc[0] == "holds"
+    below = _avg_seeds("missing-detection", [75.0, 76.0, 74.2])  # one baseline above UME-MMA in every seed
+    assert claims.table1(res + below)["verdict"].iloc[0] == "fails"
+
+
+def test_within_is_non_inferiority():
+    from umelib.paper.verdicts import Diff, non_inferiority
+
+    def verdict(diffs):
+        c = non_inferiority("within 2", "", "", "uni", Diff.of(dict(enumerate(diffs))), 2.0)
+        return c.decide(0.05), c.diagnostics["beats uni"]
+
+    assert verdict([3.5, 4.0, 3.9]) == ("holds", "yes")  # far above: non-inferior, and it beats the model
+    assert verdict([-0.5, -0.8, -0.6]) == ("holds", "no")  # a little below, surely above -2
+    assert verdict([-4.0, -3.5, -3.8]) == ("fails", "no")  # surely below -2
+    assert verdict([-2.0, 0.5, -4.0])[0] == "inconclusive"
+
+
+def test_holm_sets_the_level_within_a_family():
+    from umelib.paper.verdicts import Diff, holm, superiority
+
+    strong = superiority("a", "", "", "x", Diff.of({0: 5.0, 1: 5.1, 2: 4.9}))
+    weak = superiority("b", "", "", "x", Diff.of({0: 1.0, 1: 2.6, 2: 0.2, 3: 1.6, 4: 0.9}))  # p about 0.03
+    assert 0.025 < weak.p_value() < 0.05 and weak.decide(0.05) == "holds"
+    holm([strong, weak])
+    assert strong.level == 0.025 and strong.verdict == "holds"  # the smaller p is tested first, at 0.05 / 2
+    assert weak.level == 0.05 and weak.verdict == "holds"  # then the other at 0.05 / 1
+    third = superiority("c", "", "", "x", Diff.of({0: 1.0, 1: 2.6, 2: 0.2, 3: 1.6, 4: 0.9}))
+    holm([strong, weak, third])  # two p of about 0.03 among three: the first is tested at 0.05 / 2 and stops the rest
+    assert weak.verdict == "inconclusive" and third.verdict == "inconclusive" and strong.level == 0.05 / 3
+
+
+def test_claims_cli_writes_every_record_and_reruns_identically(tmp_path):
+    from umelib.cli import main
+
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    assert main(["claims", "--out", str(a)]) == 0 and main(["claims", "--out", str(b)]) == 0
+    assert a.read_bytes() == b.read_bytes()
+    import json
+
+    recs = json.loads(a.read_text())["claims"]
+    assert recs and all({"table", "claim", "run", "n_seeds", "test", "comparisons", "verdict", "family", "level"} <= set(r)
+                        for r in recs)
+    assert main(["claims", "--out", str(a)]) == 2  # never overwritten silently

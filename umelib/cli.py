@@ -180,6 +180,27 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_claims(args: argparse.Namespace) -> int:
+    from .files import save_json
+    from .paper.overview import claim_records
+
+    if args.results_dir:
+        os.environ["UME_RESULTS"] = args.results_dir
+    recs = claim_records()
+    if not recs:
+        raise UmeError("no committed results to check claims on; run `python -m umelib reproduce CHAPTER` first "
+                       "or pass --results-dir DIR")
+    counts: dict[str, int] = {}
+    for r in recs:
+        counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
+        _say(f"{r['table']:<16} {r['verdict']:<20} {r['claim']}")
+    _say(", ".join(f"{n} {v}" for v, n in sorted(counts.items())) + f" (of {len(recs)} claims)")
+    if args.out:
+        save_json({"claims": recs}, args.out, overwrite=args.overwrite)
+        _say(f"wrote {args.out}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m umelib", description="UME-MMA: robust multi-modal models under missing modalities",
                                 epilog="scale out: torchrun --nproc_per_node N -m umelib run ... trains one run data-parallel "
@@ -240,6 +261,12 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--device", default=None)
     c.add_argument("--quiet", action="store_true")
     c.set_defaults(fn=cmd_reproduce)
+    k = sub.add_parser("claims", help="every claim of the paper checked on the committed results, one JSON record each")
+    k.add_argument("--out", default=None, help="write the records here (refuses to overwrite)")
+    k.add_argument("--overwrite", action="store_true", help="allow --out to replace an existing file")
+    k.add_argument("--results-dir", default=None, metavar="DIR", help="the results to read (default $UME_RESULTS, "
+                   "else results/ of the checkout or working folder)")
+    k.set_defaults(fn=cmd_claims)
     return p
 
 

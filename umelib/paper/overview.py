@@ -93,13 +93,18 @@ def theorem_claims(path: str | Path | None = None):
     pd = book_pandas()
 
     saved = load_json(Path(path or results_root() / THEOREM_FILE))
-    rows = []
+    rows, recs = [], []
     for name, v in saved["inequalities"].items():
         rows.append({"claim": name, "ours": f"{v['violations']} violations in {v['trials']:,} distributions",
-                     "difference [95% CI]": f"smallest slack {v['min_slack']:.3g} (exact, no interval)",
+                     claims.DIFF: f"smallest slack {v['min_slack']:.3g} (exact, no interval)",
                      "paper": "not in the paper: our corrected bound" if "corrected" in name else "Theorem 3.2",
-                     "verdict": "holds" if v["violations"] == 0 else "fails"})
-    return pd.DataFrame(rows).set_index("claim")
+                     "test": "exact", "verdict": "holds" if v["violations"] == 0 else "fails"})
+        recs.append({"claim": name, "test": "exact", "ours": rows[-1]["ours"], "paper": rows[-1]["paper"],
+                     "n_seeds": None, "comparisons": [], "min_slack": v["min_slack"], "trials": v["trials"],
+                     "violations": v["violations"], "verdict": rows[-1]["verdict"], "level": None})
+    df = pd.DataFrame(rows).set_index("claim")
+    df.attrs["records"] = recs
+    return df
 
 
 def claim_sets(root: str | Path | None = None) -> dict[str, tuple[str, object]]:
@@ -107,26 +112,43 @@ def claim_sets(root: str | Path | None = None) -> dict[str, tuple[str, object]]:
     ``avmnist-table1``, ``avmnist-table4``, ``avmnist-table5``, ``fig3-pretrained``, ``fig3-scratch``,
     ``table3``, ``theorem``."""
     out: dict[str, tuple[str, object]] = {}
+
+    def put(key: str, label: str, table, run: str) -> None:
+        table.attrs["run"] = run  # the results file the claims were checked on
+        out[key] = (label, table)
+
     best = best_results("avmnist", root)
     if best:
         tables = avmnist_tables(best[1])
         label = run_label(best[1])
         for key in ("table1", "table4", "table5"):
             if f"{key}_claims" in tables:
-                out[f"avmnist-{key}"] = (label, tables[f"{key}_claims"])
+                put(f"avmnist-{key}", label, tables[f"{key}_claims"], results_path("avmnist", best[0], root).name)
     best = best_results("emoji_missing_text", root)
     if best:
         for key, enc in (("fig3-pretrained", "pre-trained"), ("fig3-scratch", "from scratch")):
             part = [r for r in best[1] if r.get("text_encoder") == enc]
             if part:
-                out[key] = (run_label(part), vl.fig3_claims(part))
+                put(key, run_label(part), vl.fig3_claims(part), results_path("emoji_missing_text", best[0], root).name)
     best = best_results("emoji_train_missing", root)
     if best:
-        out["table3"] = (run_label(best[1]), vl.table3_claims(best[1]))
+        put("table3", run_label(best[1]), vl.table3_claims(best[1]), results_path("emoji_train_missing", best[0], root).name)
     theorem = Path(root or results_root()) / THEOREM_FILE
     if theorem.exists():
         p = load_json(theorem)["provenance"]
-        out["theorem"] = (f"exact check, {p['device']}, commit {str(p['git'])[:8]}", theorem_claims(theorem))
+        put("theorem", f"exact check, {p['device']}, commit {str(p['git'])[:8]}", theorem_claims(theorem), str(THEOREM_FILE))
+    return out
+
+
+def claim_records(root: str | Path | None = None) -> list[dict]:
+    """Every claim of every committed results file as one JSON record: the table (its family: Holm's levels are
+    set within it), the results file, the test, every comparison with its interval, the verdict and the level."""
+    out = []
+    for key, (label, table) in claim_sets(root).items():
+        for rec in claims.records(table):
+            if "note" in table.attrs:
+                rec = dict(rec, verdict=claims.PIPELINE, why=table.attrs["note"])
+            out.append({"table": key, "family": key, "run": table.attrs.get("run"), "run_label": label, **rec})
     return out
 
 
