@@ -138,3 +138,14 @@ def test_claims_cli_writes_every_record_and_reruns_identically(tmp_path):
     assert recs and all({"table", "claim", "run", "n_seeds", "test", "comparisons", "verdict", "family", "level"} <= set(r)
                         for r in recs)
     assert main(["claims", "--out", str(a)]) == 2  # never overwritten silently
+
+
+def test_the_readme_verdict_table_is_generated_from_the_records():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "data_scripts" / "readme_claims.py"
+    spec = importlib.util.spec_from_file_location("readme_claims", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--check"]) == 0, "README.md's verdict table is out of date: python data_scripts/readme_claims.py"

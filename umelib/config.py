@@ -60,7 +60,8 @@ class RunConfig:
     # training-set missing (paper Table 3): modality -> fraction of training samples that keep it (seeded by the
     # run's seed; validation and test stay complete); phase 2 treats the others as augmented samples
     train_available: dict[str, float] = field(default_factory=dict)
-    phase2_complete_only: bool = False  # the paper's variant: phase 2 fine-tunes on the complete samples only
+    # Sec. 4.2's option: phase 2 fine-tunes on the complete samples only (else Sec. 3.3: text-less samples as augmented)
+    phase2_complete_only: bool = False
     standardize: bool | None = None  # vector inputs to training mean 0 / std 1; None: own .npz data only
     # the stand-in for a missing input, per modality, in the data's own units: a number (a constant input) or "mean"
     # (the training split's mean over present samples); absent: zeros. Augmentation, protocol, phase 1 and frozen

@@ -56,7 +56,7 @@ def _emoji_missing_text(profile: str, **kw: Any) -> list[dict]:
 
 def _emoji_train_missing(profile: str, **kw: Any) -> list[dict]:
     """Table 3 on emoji: text kept by a fraction of the training samples; UME-MMA with the others treated as
-    augmented (ours) and fine-tuned on the complete ones only (the paper's variant), beside naive late fusion."""
+    augmented (Sec. 3.3) and fine-tuned on the complete ones only (the option of Sec. 4.2), beside naive late fusion."""
     from ..experiments.suite import run_suite
 
     out = []

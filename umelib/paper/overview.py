@@ -271,3 +271,23 @@ def committed_curves(results: Iterable[Mapping], phases: Iterable[str] | None = 
             rows += [{"phase": f"{phase}, seed {r['seed']}", "epoch": i + 1, "loss": loss,
                       **({"val": val} if val is not None else {})} for i, (loss, val) in enumerate(zip(c["loss"], c["val"]))]
     return rows
+
+
+def claims_markdown(records: Iterable[Mapping]) -> str:
+    """The claim records as a Markdown table (the README's verdict table is this, between its markers)."""
+    lines = ["| table | claim | test (level) | difference(s) [interval at the claim's level] | verdict |",
+             "|:--|:--|:--|:--|:--|"]
+    for r in records:
+        comps = r.get("comparisons") or []
+        if comps:
+            diff = "; ".join((f"vs {c['vs']}: " if len(comps) > 1 else "") + f"{c['diff']:+.2f}" +
+                             (f" [{c['lo']:+.2f}, {c['hi']:+.2f}]" if c["lo"] is not None else "") for c in comps)
+        else:
+            diff = r.get("note") or (f"smallest slack {r['min_slack']:.3g}" if "min_slack" in r else "")
+        test = r["test"] + (f" ({r['level']:.3g})" if r.get("level") else "")
+        if r["test"] == "non-inferiority":
+            test = f"non-inferiority, margin {-r['threshold']:g} ({r['level']:.3g})"
+        verdict = r["verdict"] if r["verdict"] in ("holds", "fails") else r["verdict"]
+        lines.append(f"| {r['table']} | {r['claim'].replace('|', chr(92) + '|')} | {test} | {diff} | "
+                     f"{'**' + verdict + '**' if verdict in ('holds', 'fails') else verdict} |")
+    return "\n".join(lines)
