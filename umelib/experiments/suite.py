@@ -316,7 +316,7 @@ def _run_stacked(jobs: list[Job], datas: dict[int, MultiModalData], refs: dict, 
         names = "+".join(dict.fromkeys(j.method for j in group))
         models = trainer.fit([b[0] for b in built], split, built[0][1], built[0][3], [j.seed for j in group],
                              [b[2] for b in built], idx, desc=names,
-                             val_scores=_val_scores([gdatas[j.seed] for j in group]))
+                             val_scores=_val_scores([gdatas[j.seed] for j in group], cfgs=[j.cfg for j in group]))
         wall = time.perf_counter() - t1
         for j, model, chosen in zip(group, models, trainer.selected[-len(group):]):
             rec = check_method(j.method)
@@ -433,6 +433,6 @@ def _phase1_stacked(datas: dict[int, MultiModalData], cfg, ctx: SuiteContext,
     return out, sel
 
 
-def _val_scores(datas: list[MultiModalData], j: int | None = None) -> list | None:
-    scorers = [val_scorer(d, j) for d in datas]
+def _val_scores(datas: list[MultiModalData], j: int | None = None, cfgs: list | None = None) -> list | None:
+    scorers = [val_scorer(d, j, c) for d, c in zip(datas, cfgs or [None] * len(datas))]
     return None if any(s is None for s in scorers) else scorers
