@@ -92,7 +92,8 @@ FIXED_SCHEDULE: set[str] = set()
 
 # `full` for any other data (own .npz, synthetic): each phase trained to convergence on the validation split:
 # AdamW (robust to the scale of arbitrary inputs), the rate x0.1 after `plateau` epochs without improvement, stop
-# after `patience` such epochs, at most `epochs`; phase 2 starts 10x lower, as App. B's phase-2 rate does.
+# after `patience` such epochs, at most `epochs`; phase 2 starts 10x lower (our choice: App. B.1.1 lowers the
+# phase-2 rate for the CNNs, B.1.2 and B.2 keep one rate for both phases).
 # An epoch draws at least 2,048 samples, so that patience means enough steps on small data too (measured on three
 # small tables split in two modalities, bench/own_data.py: with one pass per epoch the 133-sample set stopped
 # 7-15 points under a tuned linear model; with 2,048 every uni-modal model is within 2 points of it).

@@ -96,8 +96,12 @@ class MultiModalData:
                 return s
             return s.subset(torch.randperm(len(s), generator=g)[:n])
 
-        return MultiModalData(self.name, cut(self.train, n_train), cut(self.test, n_test), self.num_classes,
-                              cut(self.val, n_test if n_val is None else n_val), self.task, dict(self.info))
+        val = cut(self.val, n_test if n_val is None else n_val)
+        info = dict(self.info)
+        if val is not None and self.val is not None and len(val) < len(self.val):
+            info["validation"] = f"{info.get('validation', 'given')}; {len(val)} of them used (seeded subsample)"
+        return MultiModalData(self.name, cut(self.train, n_train), cut(self.test, n_test), self.num_classes, val,
+                              self.task, info)
 
     def with_validation(self, fraction: float = 0.1, seed: int = 0) -> "MultiModalData":
         """This dataset if it has a validation split; else a copy whose validation split is ``fraction`` of the
