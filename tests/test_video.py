@@ -157,7 +157,7 @@ def test_ave_loader(ave_out):
         load_dataset("ave", root=ave_out, audio="mel")
     with pytest.raises(UmeError, match=r"not prepared in .*python data_scripts/prepare_ave.py --root AVE_DIR"):
         load_dataset("ave", root=ave_out / "nowhere")
-    assert dataset_entry("kinetics-sounds").encoders == {"audio": "audionet", "visual": "frames:resnet18"}
+    assert dataset_entry("kinetics-sounds").encoders == {"audio": "audionet", "visual": "frames:3,3,crop:resnet18"}
 
 
 def test_ave_batches_run_through_the_registered_encoders(ave_out):
@@ -239,7 +239,7 @@ def test_ave_smoke_training_runs_end_to_end(ave_out):
     assert [r["method"] for r in res] == ["unimodal", "ume-mma"]
     assert set(res[1]["metrics"]) == {"complete", "miss:audio", "miss:visual", "avg"}
     assert all(0 <= v <= 100 for r in res for v in r["metrics"].values())
-    assert res[1]["provenance"]["config"]["encoders"] == {"audio": "audionet", "visual": "frames:resnet18"}
+    assert res[1]["provenance"]["config"]["encoders"] == {"audio": "audionet", "visual": "frames:3,3,crop:resnet18"}
 
 
 def test_reproduce_ave_runs_every_table_in_one_command(ave_out, tmp_path):

@@ -167,6 +167,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         for spec in _encoders(args.encoder).values():
             check_weights(spec)
         kw["settings"] = {"encoders": _encoders(args.encoder)}
+    if args.resnet18_weights:
+        if args.chapter not in ("ave", "kinetics-sounds"):
+            raise UmeError(f"--resnet18-weights is for the CNN tables of ave and kinetics-sounds, not '{args.chapter}'")
+        kw["resnet18_weights"] = args.resnet18_weights
     res = chapter_results(args.chapter, args.profile, retrain=True, save=True, device=args.device,
                           progress=not args.quiet, **kw)
     if "metrics" in res[0]:
@@ -254,6 +258,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--encoder", action="append", default=[], metavar="MODALITY=SPEC",
                    help="for ave / kinetics-sounds (adds Tables 2, 4 ViT, 5) and ave-large / kinetics-sounds-large: "
                         "the large encoders")
+    c.add_argument("--resnet18-weights", default=None, metavar="FILE",
+                   help="for ave / kinetics-sounds: torchvision's ImageNet ResNet-18 state dict, Tian & Xu's start "
+                        "(without it the ResNet-18 starts from random init, with a warning; records say which)")
     c.add_argument("--results-dir", default=None, metavar="DIR", help="where the results file goes (default "
                    "$UME_RESULTS, else results/ of the checkout, or of the working folder for an installed umelib)")
     c.add_argument("--cache-dir", default=None, metavar="DIR", help="where phase-1 weights and finished runs are cached "

@@ -14,14 +14,15 @@ Here ``root`` (``--data-root`` on the CLI) is that *prepared* folder (default ``
   same for every clip and split: the strided slice of :func:`frame_indices` (F = 10: k = 1 -> frame 4, t = 4.5 s,
   the middle one; k = 3 -> frames 1, 4, 7, t = 1.5, 4.5, 7.5 s); ``frames="all"`` keeps every stored frame, for
   the random frames per training step of App. B.1.2 (OGM-GE's loader): the encoder draws them,
-  ``frames:3,1:SPEC`` (3 random frames per clip at every training step, the middle one at test; see
-  :class:`umelib.models.audio.FrameEncoder`), since a :class:`Split` is a static tensor. OGM-GE's random crop and
-  flip are not done. A strided slice keeps the array memory-mapped (no copy).
+  ``frames:3,3,crop:SPEC`` (3 random frames per clip at every training step, 3 evenly spaced at test, Tian & Xu's
+  crop and flip in training; see :class:`umelib.models.audio.FrameEncoder`), since a :class:`Split` is a static
+  tensor. A strided slice keeps the array memory-mapped (no copy).
 - **audio**: ``"waveform"``: float32 (N, 65535), 11,025 Hz mono in [-1, 1], for AudioNet (Tian & Xu 2021, the
   registered default encoder); ``"spectrogram"``: float32 (N, 1, 257, 256), log |STFT| in [-1, 1], for 2-D
   audio encoders (pass one, e.g. ``--encoder audio=resnet18``). Both memory-mapped.
-- **encoders** (App. B.1.1): ``audionet`` for ``audio``, ``frames:resnet18`` for ``visual`` (a ResNet-18 on
-  each frame, features averaged over the frames: the clip is (frames, 3, S, S) even for one frame).
+- **encoders** (App. B.1.1, :data:`umelib.config.VIDEO_CNN`): ``audionet`` for ``audio``,
+  ``frames:3,3,crop:resnet18`` for ``visual`` (a ResNet-18 on each frame, features averaged over the frames: the
+  clip is (frames, 3, S, S) even for one frame).
 - **splits**: the ones the preparation wrote: AVE's own train / val / test (3,339 / 402 / 402 listed); for
   Kinetics-Sounds, Kinetics' validation split as test and a stratified 10% of its training split (seed 0) as
   validation. The data do not depend on ``seed``.
@@ -37,13 +38,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..config import VIDEO_CNN
 from ..errors import UmeError
 from .core import MultiModalData, Split
 from .npz import check_labels
 from .registry import data_dir, register_dataset
 
 AUDIO = ("waveform", "spectrogram")
-ENCODERS = {"audio": "audionet", "visual": "frames:resnet18"}  # a ResNet-18 on every frame, features averaged
+ENCODERS = VIDEO_CNN  # AudioNet + a ResNet-18 on 3 frames per clip (App. B.1.1; see umelib.config)
 AVE_HINT = ("run `python data_scripts/prepare_ave.py --root AVE_DIR --out {root}` (AVE_DIR: the unzipped AVE "
             "release holding AVE/<VideoID>.mp4, Annotations.txt and trainSet.txt / valSet.txt / testSet.txt), or pass "
             "--data-root the folder a preparation wrote")

@@ -57,7 +57,7 @@ def check_modality_names(cfg: RunConfig, modalities: list[str], encoders: Mappin
              "substitute": set(cfg.substitute)}
     for ph in ("phase1", "phase2"):
         lr = getattr(cfg, ph).lr
-        named[f"{ph}.lr"] = set(lr) if isinstance(lr, Mapping) else set()
+        named[f"{ph}.lr"] = set(lr) - {"head"} if isinstance(lr, Mapping) else set()  # "head": the classifiers
     named["drop_p"] = set(cfg.drop_p) if isinstance(cfg.drop_p, Mapping) else set()
     for what, names in named.items():
         unknown = sorted(names - set(modalities))

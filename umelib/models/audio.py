@@ -61,8 +61,9 @@ class AudioNet(nn.Module):
 
     CHANNELS = (64, 64, 128, 128, 256, 256, 512, 512)
 
-    def __init__(self) -> None:
+    def __init__(self, volume: tuple[float, float] | None = (0.5, 1.5)) -> None:
         super().__init__()
+        self.volume = volume  # training: each waveform scaled by a factor drawn from this range (Tian & Xu 2021)
         layers: list[nn.Module] = []
         c = 1
         for i, w in enumerate(self.CHANNELS):
@@ -84,6 +85,9 @@ class AudioNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = _mono(as_waveform(x), "AudioNet").unsqueeze(1)
+        if self.training and self.volume is not None:
+            lo, hi = self.volume
+            x = x * torch.empty(x.shape[0], 1, 1, device=x.device, dtype=x.dtype).uniform_(lo, hi)
         return self.features(x).amax(-1)
 
 
@@ -95,13 +99,14 @@ class FrameEncoder(nn.Module):
     ``train_frames`` = k: in training mode each clip contributes k of its F frames drawn at random, anew at every
     forward pass (so every epoch sees other frames: App. B.1.2, after OGM-GE), on the device, without replacement.
     ``test_frames`` = t: in eval mode the t evenly spaced, centred frames (t = 1: the middle one). ``None``: every
-    frame given."""
+    frame given. ``crop``: in training, every frame resized by 1.1, randomly cropped back and flipped at random
+    (Tian & Xu's augmentation, App. B.1.1; :func:`umelib.models.image_aug.zoom_crop`)."""
 
     def __init__(self, backbone: nn.Module, frame_shape: tuple[int, ...] | None = None,
-                 train_frames: int | None = None, test_frames: int | None = None) -> None:
+                 train_frames: int | None = None, test_frames: int | None = None, crop: bool = False) -> None:
         super().__init__()
         self.backbone = backbone
-        self.train_frames, self.test_frames = train_frames, test_frames
+        self.train_frames, self.test_frames, self.crop = train_frames, test_frames, crop
         if hasattr(backbone, "out_dim"):
             self.out_dim = int(backbone.out_dim)
         elif frame_shape is not None:  # measured with one pass over two black frames
@@ -127,7 +132,12 @@ class FrameEncoder(nn.Module):
             return self.backbone(x)
         x = self.pick(x)
         n, f = x.shape[:2]
-        feats = self.backbone(x.reshape(n * f, *x.shape[2:]))
+        frames = x.reshape(n * f, *x.shape[2:])
+        if self.training and self.crop:
+            from .image_aug import zoom_crop
+
+            frames = zoom_crop(frames.float() / 255.0 if frames.dtype == torch.uint8 else frames.float())
+        feats = self.backbone(frames)
         return feats.reshape(n, f, -1).mean(1)
 
 
@@ -218,24 +228,29 @@ def audionet(shape: tuple[int, ...]) -> nn.Module:
     return AudioNet()
 
 
-FRAMES_ARG = re.compile(r"^(\d+),(\d+):(.+)$")
+FRAMES_ARG = re.compile(r"^(?:(\d+),(\d+)(,crop)?|(crop)):(.+)$")
 
 
-def frames_arg(arg: str) -> tuple[int | None, int | None, str]:
-    """``[TRAIN,TEST:]SPEC`` -> (frames per clip in training, at test, the image encoder SPEC)."""
+def frames_arg(arg: str) -> tuple[int | None, int | None, bool, str]:
+    """``[TRAIN,TEST[,crop]:]SPEC`` or ``crop:SPEC`` -> (frames per clip in training, at test, Tian & Xu's crop in
+    training, the image encoder SPEC)."""
     m = FRAMES_ARG.match(arg)
     if not m:
-        return None, None, arg
+        return None, None, False, arg
+    crop = bool(m.group(3) or m.group(4))
+    if m.group(1) is None:
+        return None, None, crop, m.group(5)
     k, t = int(m.group(1)), int(m.group(2))
     if k < 1 or t < 1:
         raise UmeError(f"'frames:{arg}': frames per clip must be >= 1, got {k} in training and {t} at test")
-    return k, t, m.group(3)
+    return k, t, crop, m.group(5)
 
 
 def frames(shape: tuple[int, ...], arg: str, make: Callable[[str, tuple[int, ...]], nn.Module]) -> nn.Module:
-    """``frames:[TRAIN,TEST:]SPEC``: :class:`FrameEncoder` around ``make(SPEC, frame_shape)`` (the registry's
+    """``frames:[TRAIN,TEST[,crop]:]SPEC``: :class:`FrameEncoder` around ``make(SPEC, frame_shape)`` (the registry's
     ``make_encoder``) for clips of sample shape (F, C, H, W), or single images (C, H, W) / (H, W); ``3,1:`` draws 3
-    random frames per clip in training and takes the middle one at test. ``frozen:frames:SPEC`` freezes (and lets
+    random frames per clip in training and takes the middle one at test; ``,crop`` adds Tian & Xu's frame
+    augmentation in training. ``frozen:frames:SPEC`` freezes (and lets
     the suite cache) the whole clip encoder."""
     shape = tuple(shape)
     if len(shape) == 4:
@@ -244,8 +259,8 @@ def frames(shape: tuple[int, ...], arg: str, make: Callable[[str, tuple[int, ...
         frame = shape
     else:
         raise UmeError(f"'frames:{arg}' takes clips of frames (F, C, H, W) or single images, got sample shape {shape}")
-    k, t, spec = frames_arg(arg)  # clips with no more than k (t) frames use all of theirs
-    return FrameEncoder(make(spec, frame), frame, k, t)
+    k, t, crop, spec = frames_arg(arg)  # clips with no more than k (t) frames use all of theirs
+    return FrameEncoder(make(spec, frame), frame, k, t, crop)
 
 
 def split_rate(arg: str) -> tuple[str, int]:

@@ -239,9 +239,10 @@ def audionet(shape: tuple[int, ...]) -> nn.Module:
     return build(shape)
 
 
-@register_encoder("frames", "frames:[K,T:]SPEC: an image encoder SPEC (resnet18, openclip:ViT-B-32@FILE, ...) on "
-                            "every frame of clips (F, C, H, W), features averaged; K,T: K random frames per clip in "
-                            "training, the T middle ones at test", needs_arg=True)
+@register_encoder("frames", "frames:[K,T[,crop]:]SPEC: an image encoder SPEC (resnet18, openclip:ViT-B-32@FILE, ...) "
+                            "on every frame of clips (F, C, H, W), features averaged; K,T: K random frames per clip "
+                            "in training, the T middle ones at test; crop: Tian & Xu's frame augmentation in "
+                            "training (resize x1.1, random crop, flip)", needs_arg=True)
 def frames(shape: tuple[int, ...], arg: str) -> nn.Module:
     from .audio import frames as build
 
@@ -293,7 +294,7 @@ def check_weights(spec: str) -> None:
     elif family == "frames":
         from .audio import frames_arg
 
-        check_weights(frames_arg(arg)[2])
+        check_weights(frames_arg(arg)[3])
     elif family in ("openclip", "torchvision"):
         arch, _, weights = arg.partition("@")
         is_file = family == "torchvision" or "/" in weights or weights.endswith((".bin", ".pt", ".pth", ".safetensors"))

@@ -8,7 +8,8 @@
 Both take images as ``uint8`` (0..255) or float (0..1) tensors (N, 3, H, W) and do the preprocessing their
 weights expect: resize to the model's input size (224 for ViT-B-32 and ResNets; our data are square, so the
 resize is the paper's 224 crop), the model's mean/std, and random horizontal flips while training and not
-frozen (App. B.2). The protocol's image substitute is zeros: a black image, normalized like any other.
+frozen (App. B.2); OpenCLIP towers (the large encoders of App. B.1.2) get a random resized crop to 224 in training
+instead of the fixed resize. The protocol's image substitute is zeros: a black image, normalized like any other.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UmeError
+from .image_aug import random_resized_crop
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -31,11 +33,14 @@ def to_unit(x: torch.Tensor) -> torch.Tensor:
 
 
 class Preprocess(nn.Module):
-    """Resize to ``size`` (bilinear, antialiased), flip at random in training, normalize by ``mean``/``std``."""
+    """Resize to ``size`` (bilinear, antialiased), flip at random in training, normalize by ``mean``/``std``. With
+    ``train_crop`` a training batch gets a random resized crop to ``size`` instead of the fixed resize (App. B.1.2:
+    "adjust their size randomly to 224x224"); evaluation always resizes."""
 
-    def __init__(self, size: int, mean: tuple[float, ...], std: tuple[float, ...], flip: bool = True) -> None:
+    def __init__(self, size: int, mean: tuple[float, ...], std: tuple[float, ...], flip: bool = True,
+                 train_crop: bool = False) -> None:
         super().__init__()
-        self.size, self.flip = size, flip
+        self.size, self.flip, self.train_crop = size, flip, train_crop
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
 
@@ -43,11 +48,14 @@ class Preprocess(nn.Module):
         x = to_unit(x)
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
-        if tuple(x.shape[-2:]) != (self.size, self.size):
-            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
-        if self.training and self.flip:
-            flip = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < 0.5
-            x = torch.where(flip, x.flip(-1), x)
+        if self.training and self.train_crop:
+            x = random_resized_crop(x, self.size, flip=self.flip)
+        else:
+            if tuple(x.shape[-2:]) != (self.size, self.size):
+                x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
+            if self.training and self.flip:
+                flip = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < 0.5
+                x = torch.where(flip, x.flip(-1), x)
         return (x - self.mean) / self.std
 
 
@@ -94,7 +102,7 @@ class OpenCLIPImage(nn.Module):
         cfg = getattr(self.visual, "preprocess_cfg", {}) or {}
         mean = tuple(cfg.get("mean", open_clip.OPENAI_DATASET_MEAN))
         std = tuple(cfg.get("std", open_clip.OPENAI_DATASET_STD))
-        self.pre = Preprocess(size, mean, std)
+        self.pre = Preprocess(size, mean, std, train_crop=True)  # App. B.1.2: random resized crop in training
         self.out_dim = int(model.visual.output_dim)
         self.spec = spec
 

@@ -6,7 +6,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..config import DROP_PS, INTERMEDIATE_DROP_PS, SMOKE_DROP_PS
+from ..config import (DROP_PS, INTERMEDIATE_DROP_PS, SMOKE_DROP_PS, TABLE2_SETTINGS, VIDEO_CNN, VIDEO_CNN_IMAGENET,
+                      VIDEO_DATA)
 from ..errors import UmeError
 from ..experiments.suite import run
 from ..files import load_json, save_json
@@ -69,24 +70,34 @@ def _emoji_train_missing(profile: str, **kw: Any) -> list[dict]:
     return out
 
 
-# The clip settings of the video tables: every stored frame loaded; the visual encoder draws 3 at random per clip at
-# every training step and takes the middle one at test (App. B.1.2, after OGM-GE; used for the CNNs too).
-VIDEO_DATA = {"frames": "all"}
-VIDEO_CNN = {"audio": "audionet", "visual": "frames:3,1:resnet18"}
-# Table 2 / App. B.1.2: large pre-trained encoders, a linear head each, AdamW 1e-5 for 10 epochs in both phases.
-TABLE2_SETTINGS = {f"{ph}.{k}": v for ph in ("phase1", "phase2")
-                   for k, v in {"optimizer": "adamw", "lr": 1e-5, "epochs": 10, "step_every": None}.items()}
 TABLE2_METHODS = ["unimodal", "naive", "multitask", "ume-mma"]
-LARGE_HINT = ("--encoder visual=frames:3,1:openclip:ViT-B-16@FILE --encoder audio=hf-audio:PATH (weights from local "
+LARGE_HINT = ("--encoder visual=frames:3,3:openclip:ViT-B-16@FILE --encoder audio=hf-audio:PATH (weights from local "
               "files; see python -m umelib list)")
+RESNET18_HINT = ("the ResNet-18 of Tian & Xu starts from ImageNet weights, which no package ships: save them where you "
+                 "have network (torch.save(torchvision.models.resnet18(weights='DEFAULT').state_dict(), 'resnet18.pth'))"
+                 " and pass --resnet18-weights resnet18.pth")
+
+
+def video_cnn(resnet18_weights: str | None = None) -> tuple[dict[str, str], str]:
+    """The CNN encoders of App. B.1.1 and how the ResNet-18 starts: ImageNet weights from ``resnet18_weights`` (a
+    torchvision state dict; ImageNet normalisation), else random init, with a printed warning."""
+    if resnet18_weights:
+        from ..models.encoders import check_weights
+
+        enc = dict(VIDEO_CNN, visual=VIDEO_CNN_IMAGENET.format(file=resnet18_weights))
+        check_weights(enc["visual"])
+        return enc, f"imagenet ({Path(resnet18_weights).name})"
+    print("warning: ResNet-18 from random init, not Tian & Xu's ImageNet start; " + RESNET18_HINT)
+    return dict(VIDEO_CNN), "random (no ImageNet weights file given)"
 
 
 def _video_tables(dataset: str, profile: str, data_kw: dict | None, settings: dict | None, cnn: bool, large: bool,
-                  **kw: Any) -> list[dict]:
+                  resnet18_weights: str | None = None, **kw: Any) -> list[dict]:
     """The paper's video tables on a prepared folder, 3 seeds, phase 1 shared, pieces cached in ``runs/cache``
     (an interrupted command resumes). ``cnn``: Tables 1 and 4 (CNN column) with AudioNet + ResNet-18 on frames,
     App. B.1.1. ``large``: Table 2, Table 4 (ViT column) and Table 5 (drop probability) with the encoders in
-    ``settings["encoders"]`` (both modalities) under App. B.1.2. Records carry ``encoders`` = "CNN" or "large"."""
+    ``settings["encoders"]`` (both modalities) under App. B.1.2. Records carry ``encoders`` = "CNN" or "large", and
+    the CNN records ``visual_init`` (ImageNet weights from ``resnet18_weights``, or random)."""
     from ..errors import UmeError
     from ..experiments.suite import run_suite
 
@@ -97,9 +108,10 @@ def _video_tables(dataset: str, profile: str, data_kw: dict | None, settings: di
     data_kw = {**VIDEO_DATA, **dict(data_kw or {})}
     seeds, out = _seeds(profile)[:3], []
     if cnn:
+        enc, init = video_cnn(resnet18_weights)
         res = run_suite(dataset, profile, seeds, TABLE1_METHODS + TABLE4_METHODS, drop_ps=[], data_kw=data_kw,
-                        settings={**settings, "encoders": VIDEO_CNN}, cache_dir=cache_root(), **kw)
-        out += [dict(r, encoders="CNN") for r in res]
+                        settings={**settings, "encoders": enc}, cache_dir=cache_root(), **kw)
+        out += [dict(r, encoders="CNN", visual_init=init) for r in res]
     if large:
         res = run_suite(dataset, profile, seeds, TABLE2_METHODS + TABLE4_METHODS,
                         drop_ps=DROP_PS if profile == "full" else [0.0, 0.5], data_kw=data_kw,
@@ -124,6 +136,7 @@ def _video(dataset: str):
 def _video_large(dataset: str):
     """``reproduce ave-large``: only the large-encoder tables (2, 4 ViT, 5)."""
     def runner(profile: str, data_kw: dict | None = None, settings: dict | None = None, **kw: Any) -> list[dict]:
+        kw.pop("resnet18_weights", None)
         return _video_tables(dataset, profile, data_kw, settings, cnn=False, large=True, **kw)
     return runner
 

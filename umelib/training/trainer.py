@@ -36,9 +36,11 @@ def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractC
 
 def param_groups(model: nn.Module | Mapping[str, torch.Tensor], lr: float | Mapping[str, float]) -> list[dict]:
     """Optimizer groups from a model or a ``{name: parameter}`` dict: parameters under
-    ``encoders.<m>``/``heads.<m>``/``aux.<m>`` get ``lr[m]``; everything else the mean rate. Frozen parameters
-    are left out. A dict must name every modality of the model (else :class:`UmeError`); rates for modalities
-    the model lacks are ignored (phase 1's uni-modal models get the run's whole dict)."""
+    ``encoders.<m>``/``heads.<m>``/``aux.<m>`` get ``lr[m]``, except that the classifiers (``heads``, ``aux``) get
+    ``lr["head"]`` when the dict has that key (Tian & Xu's classifier rate); everything else the mean rate of the
+    modalities. Frozen parameters are left out. A dict must name every modality of the model (else
+    :class:`UmeError`); rates for modalities the model lacks are ignored (phase 1's uni-modal models get the run's
+    whole dict)."""
     named = model.named_parameters() if isinstance(model, nn.Module) else model.items()
     if not isinstance(lr, Mapping):
         return [{"params": [p for _, p in named if p.requires_grad], "lr": float(lr)}]
@@ -48,12 +50,15 @@ def param_groups(model: nn.Module | Mapping[str, torch.Tensor], lr: float | Mapp
             continue
         parts = name.split(".")
         key = parts[1] if len(parts) > 2 and parts[0] in ("encoders", "heads", "aux") else "_other"
+        if "head" in lr and parts[0] in ("heads", "aux"):
+            key = "head"
         groups.setdefault(key, []).append(p)
-    unnamed = sorted(k for k in groups if k != "_other" and k not in lr)
+    unnamed = sorted(k for k in groups if k not in ("_other", "head") and k not in lr)
     if unnamed:
         raise UmeError(f"learning rates are given for {sorted(lr)} but not for the model's modalities {unnamed}; "
                        "give every modality a rate, or one number for all")
-    default = sum(lr.values()) / len(lr)
+    mods = [v for k, v in lr.items() if k != "head"] or list(lr.values())
+    default = sum(mods) / len(mods)
     return [{"params": ps, "lr": float(lr.get(k, default))} for k, ps in groups.items()]
 
 
