@@ -100,7 +100,7 @@ def test_beats_every_baseline_is_tested_against_each_one():
 
 
 def test_within_is_non_inferiority():
-    from umelib.paper.verdicts import Diff, non_inferiority
+    from umelib.verdicts import Diff, non_inferiority
 
     def verdict(diffs):
         c = non_inferiority("within 2", "", "", "uni", Diff.of(dict(enumerate(diffs))), 2.0)
@@ -113,7 +113,7 @@ def test_within_is_non_inferiority():
 
 
 def test_holm_sets_the_level_within_a_family():
-    from umelib.paper.verdicts import Diff, holm, superiority
+    from umelib.verdicts import Diff, holm, superiority
 
     strong = superiority("a", "", "", "x", Diff.of({0: 5.0, 1: 5.1, 2: 4.9}))
     weak = superiority("b", "", "", "x", Diff.of({0: 1.0, 1: 2.6, 2: 0.2, 3: 1.6, 4: 0.9}))  # p about 0.03

@@ -11,7 +11,8 @@ The packages, bottom to top (imports point down only; see the README's Layout se
   :mod:`umelib.cli` the command line.
 
 Beneath them all: :mod:`umelib.errors`, :mod:`umelib.config` (every hyperparameter), :mod:`umelib.files`
-(atomic writes, JSON, checksums) and :mod:`umelib.provenance`.
+(atomic writes, JSON, checksums), :mod:`umelib.provenance`, :mod:`umelib.paths` (where results and caches go) and
+:mod:`umelib.verdicts` (the rules claims are tested by).
 """
 from .config import PhaseConfig, RunConfig, get_config
 from .datasets import MultiModalData, Split, load_dataset, load_npz, save_npz

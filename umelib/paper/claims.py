@@ -1,5 +1,5 @@
 """The paper's claims about its tables, checked on our results with their uncertainty (the rules:
-:mod:`umelib.paper.verdicts`).
+:mod:`umelib.verdicts`).
 
 Each row says what is claimed, our numbers (mean ± std over seeds), every paired difference the claim is about with
 its interval over seeds at the claim's level (Holm within the table), the paper's numbers, the test and a verdict:
@@ -13,7 +13,7 @@ from typing import Iterable, Mapping
 from ..experiments.results import validation_score
 from . import reference as paper
 from .display import book_pandas
-from .verdicts import PIPELINE, Claim, Diff, all_pairs, holm, non_inferiority, superiority
+from ..verdicts import PIPELINE, Claim, Diff, all_pairs, holm, non_inferiority, superiority
 
 TWO_POINTS = 2.0
 CHANCE_MARGIN = 5.0

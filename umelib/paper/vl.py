@@ -7,7 +7,7 @@ from typing import Iterable, Mapping
 
 from . import reference as paper
 from .claims import TWO_POINTS, chance_check, frame, mean_std
-from .verdicts import Claim, Diff, all_pairs, non_inferiority, superiority
+from ..verdicts import Claim, Diff, all_pairs, non_inferiority, superiority
 from .display import book_pandas
 
 NAMES = {"naive": "naive", "multitask": "multi-task", "missing-detection": "missing detection", "ume-mma": "UME-MMA"}
