@@ -4,7 +4,9 @@
 
 Sources: the npm packages emoji-datasource-google@16.0.0 (Noto Color Emoji, Apache-2.0) and
 emoji-datasource-twitter@16.0.0 (Twemoji, CC-BY-4.0; emoji.json MIT), fetched with `npm pack` into
-<out>/src/ unless --src names a folder holding the two .tgz files; both are pinned by sha256.
+<out>/src/ unless --src names a folder holding the two .tgz files; both are pinned by sha256. The keyword
+labels (label='keywords', multi-label) come from emojilib@4.0.3 (MIT), fetched and pinned the same way, written to
+<out>/keywords.json.
 Output: <out>/emoji.npz and <out>/manifest.json (checksums, counts, licences, text-cleaning rules).
 A rerun with an up-to-date manifest does nothing; --force rebuilds. See umelib/datasets/builders/emoji.py
 for every choice (samples, image compositing, text cleaning, the split by emoji).
@@ -35,9 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         man = eb.build_emoji(out, a.src, a.force)
+        kw = eb.build_keywords(out, a.src)
     except UmeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    print(f"{kw}: emoji keywords (emojilib@4.0.3, MIT) for label='keywords'")
     if man is None:
         print(f"{out / el.NPZ_NAME}: up to date (manifest matches; --force rebuilds)")
         return 0

@@ -221,3 +221,16 @@ def test_real_build_counts():
     texts = [t for s in ("train", "val", "test") for t in d.info["meta"][s]["text"]]
     assert not [t for t in texts if re.search(r"\bflags?\b|skin tone|regional indicator", t)]
     assert "grinning face; grinning" in texts
+
+
+def test_keyword_labels_are_the_most_frequent_emojilib_keywords():
+    from umelib.datasets.emoji import keyword_targets, top_keywords
+
+    table = {"\U0001F600": ["grinning_face", "face", "smile"], "\U0001F431": ["cat_face", "face", "cat", "pet"],
+             "\u2764\ufe0f": ["red_heart", "love"], "\U0001F436": ["dog_face", "face", "pet"]}
+    unified = ["1F600", "1F431", "2764", "1F436", "1F436"]  # U+FE0F found either way; an emoji counted once
+    assert top_keywords(table, unified, 2) == ["face", "pet"]
+    y = keyword_targets(table, unified + ["1F680"], ["face", "pet", "love"])  # an emoji without keywords: no label
+    assert y.tolist() == [[1, 0, 0], [1, 1, 0], [0, 0, 1], [1, 1, 0], [1, 1, 0], [0, 0, 0]]
+    with pytest.raises(UmeError, match="keywords=1 must be an int >= 2"):
+        top_keywords(table, unified, 1)

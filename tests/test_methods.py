@@ -131,3 +131,24 @@ def test_multilabel_f1_thresholds_logits_at_zero(scale):
     s = score(logits, y2, "multilabel")  # label 0: 2 of 2 found, none wrong; label 1: 1 of 2 found, none wrong
     assert s["f1_macro"] == pytest.approx(100 * (1.0 + 2 / 3) / 2, abs=1e-3)
     assert s["f1_micro"] == pytest.approx(100 * 2 * 3 / (2 * 3 + 1), abs=1e-3)
+
+
+def test_phase1_fused_is_the_averaged_phase1_models_without_phase_2(tiny, tiny_cfg):
+    """The Table 1 row that isolates phase 2: the phase-1 models fused as they are, nothing trained after them; the
+    stacked and the sequential suite give the same numbers."""
+    import torch
+
+    trainer = Trainer("cpu", seed=0, progress=False)
+    uni = pretrain(tiny, tiny_cfg, trainer)
+    n_fits = len(trainer.selected)
+    out = run_method("phase1-fused", tiny, tiny_cfg, trainer, pretrained=uni)
+    assert len(trainer.selected) == n_fits  # no training
+    for m in tiny.modalities:
+        assert torch.equal(out.model.heads[m].weight, uni[m].heads[m].weight)
+    kw = dict(profile="smoke", seeds=[0, 1], methods=["phase1-fused"], drop_ps=[], device="cpu", n_train=300,
+              n_test=200, phase1=tiny_cfg.phase1)
+    seq = umelib.run_suite("synthetic", concurrent=False, **kw)
+    stk = umelib.run_suite("synthetic", concurrent=True, **kw)
+    for a, b in zip(seq, stk):
+        assert a["metrics"] == pytest.approx(b["metrics"], abs=0.5)
+        assert "phase1-fused" not in a["provenance"]["selected_epoch"]

@@ -33,6 +33,7 @@ class Recipe:
     freeze: bool = False
     multitask: bool = False
     missing_class: bool = False
+    finetune: bool = True  # False: the fused phase-1 models are evaluated as they are (no phase 2)
 
 
 METHODS: dict[str, Recipe] = {
@@ -49,6 +50,8 @@ METHODS: dict[str, Recipe] = {
                            pretrain=True, freeze=True),
     "only-aug": Recipe("ablation: missing-modality augmentation without uni-modal pre-training", augment=True),
     "only-pretrain": Recipe("ablation: uni-modal pre-training without augmentation", pretrain=True),
+    "phase1-fused": Recipe("ablation: the phase-1 models fused by averaging their logits, no phase 2 (what phase 2 "
+                           "adds is UME-MMA minus this)", pretrain=True, finetune=False),
 }
 
 
@@ -189,7 +192,10 @@ def run_method(method: str, data: MultiModalData, cfg: RunConfig, trainer: Train
         return RunOutput(method, attach_heads(method, data, cfg, uni, encoders, model), uni,
                          evaluate(model, fdata.test, data.task, eta))
     model, phase, aug, loss = setup_method(method, data, cfg, uni, encoders)
-    trainer.fit(model, joint_split(data, cfg), phase, loss, aug, desc=method, val_score=val_scorer(data, None, cfg))
+    if rec.finetune:
+        trainer.fit(model, joint_split(data, cfg), phase, loss, aug, desc=method, val_score=val_scorer(data, None, cfg))
+    else:
+        model.to(trainer.device)
     return RunOutput(method, model, uni, evaluate(model, data.test, data.task, eta))
 
 

@@ -24,6 +24,7 @@ import json
 import os
 import zipfile
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import torch
@@ -38,7 +39,8 @@ from .registry import data_dir, register_dataset
 BUILD_SCRIPT = "data_scripts/build_emoji.py"
 NPZ_NAME = "emoji.npz"
 DESIGNS = ("google", "twitter")
-LABELS = ("category", "subcategory")
+LABELS = ("category", "subcategory", "keywords")
+KEYWORDS_NAME = "keywords.json"  # emojilib's keywords, written by data_scripts/build_emoji.py
 IMAGE_SIZE = 64  # as stored
 ATTRIBUTION = ("Twemoji graphics by Twitter, Inc and other contributors, licensed under CC-BY 4.0: "
                "https://creativecommons.org/licenses/by/4.0/")
@@ -107,15 +109,17 @@ def _manifest(p: Path) -> dict:
                   "offline build, split by emoji (60/20/20%)",
                   build="python data_scripts/build_emoji.py  (make data)", encoders={"image": "lenet", "text": "frozen:minilm"})
 def emoji(seed: int = 0, path: str | Path | None = None, size: int = 32, label: str = "category",
-          test_design: str | None = None) -> MultiModalData:
+          test_design: str | None = None, keywords: int = 20) -> MultiModalData:
     """The emoji build (``data/emoji/emoji.npz``; ``path``: the .npz or its folder). ``seed`` is ignored (the
     split is fixed at build time). ``size``: image side in pixels (1..64; downsampled by area averaging).
-    ``label``: "category" (9 classes) or "subcategory". ``test_design``: None (both designs everywhere), or
-    "google"/"twitter": train and val keep only the other design, test only this one."""
+    ``label``: "category" (9 classes), "subcategory", or "keywords": multi-label, the ``keywords`` keywords that
+    emojilib (MIT) gives most often to the training emoji, each a label (an emoji has 0 to several). ``test_design``:
+    None (both designs everywhere), or "google"/"twitter": train and val keep only the other design, test only this
+    one."""
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= IMAGE_SIZE:
         raise UmeError(f"size={size!r} must be an int in 1..{IMAGE_SIZE} (the images are stored at {IMAGE_SIZE} px)")
     if label not in LABELS:
-        raise UmeError(f"label '{label}' unknown; choose 'category' or 'subcategory'")
+        raise UmeError(f"label '{label}' unknown; choose 'category', 'subcategory' or 'keywords'")
     if test_design is not None and test_design not in DESIGNS:
         raise UmeError(f"test_design '{test_design}' unknown; choose None, 'google' or 'twitter'")
     p = _resolve(path)
@@ -123,6 +127,10 @@ def emoji(seed: int = 0, path: str | Path | None = None, size: int = 32, label: 
     cats = [str(c) for c in a["meta/classes/category"]]
     subs = [str(c) for c in a["meta/classes/subcategory"]]
     classes = cats if label == "category" else subs
+    task = "multilabel" if label == "keywords" else "multiclass"
+    if label == "keywords":
+        table = _keywords(p)
+        classes = top_keywords(table, [str(u) for u in a["meta/train/unified"]], keywords)
     splits, meta, kept = {}, {}, {}
     for s in SPLITS:
         design = a[f"meta/{s}/design"].astype(np.int64)
@@ -132,12 +140,16 @@ def emoji(seed: int = 0, path: str | Path | None = None, size: int = 32, label: 
         y_cat, y_sub = a[f"{s}/y"][keep].astype(np.int64), a[f"meta/{s}/subcategory"][keep].astype(np.int64)
         text = a[f"{s}/text"][keep]
         x = {"image": downsample(a[f"{s}/image"][keep], size).numpy(), "text": text}
-        splits[s], _ = build_split(s, x, y_cat if label == "category" else y_sub, None, len(classes), "multiclass")
+        if label == "keywords":
+            y = keyword_targets(table, [str(u) for u in a[f"meta/{s}/unified"][keep]], classes)
+        else:
+            y = y_cat if label == "category" else y_sub
+        splits[s], _ = build_split(s, x, y, None, len(classes), task)
         meta[s] = {"design": [DESIGNS[i] for i in design[keep]], "unified": [str(u) for u in a[f"meta/{s}/unified"][keep]],
                    "text": decode_texts(torch.from_numpy(np.ascontiguousarray(text))),
                    "category": [cats[i] for i in y_cat], "subcategory": [subs[i] for i in y_sub]}
         kept[s] = sorted(set(meta[s]["design"]))
-    check_labels(splits, "multiclass")
+    check_labels(splits, task)
     man = _manifest(p)
     info = {"source": str(p), "classes": classes, "label": label, "size": size, "test_design": test_design,
             "designs": kept, "licences": LICENCES, "attribution": ATTRIBUTION, "meta": meta,
@@ -147,4 +159,50 @@ def emoji(seed: int = 0, path: str | Path | None = None, size: int = 32, label: 
         info["file_sha256"] = man["files"][NPZ_NAME]["sha256"]
     if man.get("text_rules"):
         info["text_rules"] = man["text_rules"]
-    return MultiModalData("emoji", splits["train"], splits["test"], len(classes), splits["val"], "multiclass", info)
+    if label == "keywords":
+        info["keywords_source"] = "emojilib@4.0.3 (MIT), dist/emoji-en-US.json, slugs left out"
+    return MultiModalData("emoji", splits["train"], splits["test"], len(classes), splits["val"], task, info)
+
+
+def _char(unified: str) -> str:
+    return "".join(chr(int(h, 16)) for h in unified.split("-"))
+
+
+def _keywords_of(table: Mapping[str, list[str]], unified: str) -> list[str]:
+    """emojilib's keywords of one emoji (its slug, the first entry, left out); also found without or with U+FE0F."""
+    c = _char(unified)
+    words = table.get(c) or table.get(c.replace("\ufe0f", "")) or table.get(c + "\ufe0f") or []
+    return [w for w in words[1:] if w]
+
+
+def top_keywords(table: Mapping[str, list[str]], unified: list[str], k: int) -> list[str]:
+    """The ``k`` keywords given to most of these emoji (ties by name), counted once per emoji."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 2:
+        raise UmeError(f"keywords={k!r} must be an int >= 2 (the number of keyword labels)")
+    counts: dict[str, int] = {}
+    for u in dict.fromkeys(unified):
+        for w in set(_keywords_of(table, u)):
+            counts[w] = counts.get(w, 0) + 1
+    return sorted(counts, key=lambda w: (-counts[w], w))[:k]
+
+
+def keyword_targets(table: Mapping[str, list[str]], unified: list[str], classes: list[str]) -> np.ndarray:
+    """(N, K) 0/1: which of ``classes`` each emoji has among its keywords."""
+    index = {w: i for i, w in enumerate(classes)}
+    y = np.zeros((len(unified), len(classes)), dtype=np.int64)
+    for n, u in enumerate(unified):
+        for w in _keywords_of(table, u):
+            if w in index:
+                y[n, index[w]] = 1
+    return y
+
+
+def _keywords(npz: Path) -> dict[str, list[str]]:
+    path = npz.parent / KEYWORDS_NAME
+    if not path.is_file():
+        raise UmeError(f"{path} not found: the keyword labels come with the emoji build; run python "
+                       "data_scripts/build_emoji.py (it fetches emojilib@4.0.3 with npm pack)")
+    try:
+        return json.loads(path.read_text())["keywords"]
+    except (OSError, ValueError, KeyError) as e:
+        raise UmeError(f"cannot read {path} ({type(e).__name__}); delete it and rerun data_scripts/build_emoji.py") from None

@@ -286,7 +286,8 @@ def _run_stacked(jobs: list[Job], datas: dict[int, MultiModalData], refs: dict, 
     groups: dict[tuple, list[Job]] = {}
     for j in jobs:  # one stacked training per architecture and phase: e.g. naive + only-aug, ume-mma@p + only-pretrain
         rec = check_method(j.method)
-        gkey = ("unimodal",) if not rec.joint else (rec.pretrain, rec.freeze, rec.multitask, rec.missing_class)
+        gkey = ("unimodal",) if not rec.joint else (rec.pretrain, rec.freeze, rec.multitask, rec.missing_class,
+                                                    rec.finetune)
         if all(j.key != k.key for k in groups.get(gkey, [])):
             groups.setdefault(gkey, []).append(j)
     for group in groups.values():
@@ -295,6 +296,15 @@ def _run_stacked(jobs: list[Job], datas: dict[int, MultiModalData], refs: dict, 
             for j in group:
                 results[j.key] = make_job_result(j, datas[j.seed], refs[j.seed], unimodal_metrics(uni[j.seed], datas[j.seed]),
                                          ctx, time.perf_counter() - t1, t_pre, selected_epoch=sel1[j.seed])
+            continue
+        if not check_method(group[0].method).finetune:  # the fused phase-1 models, evaluated as they are
+            for j in group:
+                d = datas[j.seed]
+                model = setup_method(j.method, d, j.cfg, uni[j.seed], ctx.encoders).model.to(ctx.device)
+                test = d.test.to(ctx.device)
+                results[j.key] = make_job_result(j, d, refs[j.seed], evaluate(model, test, d.task, ctx.eta), ctx,
+                                                 time.perf_counter() - t1, t_pre, selected_epoch=sel1[j.seed],
+                                                 by_eta=ctx.by_eta(model, test, d.task))
             continue
         built, gdatas = [], dict(datas)
         frozen = check_method(group[0].method).freeze

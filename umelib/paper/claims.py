@@ -18,6 +18,7 @@ from ..verdicts import PIPELINE, Claim, Diff, all_pairs, holm, non_inferiority, 
 TWO_POINTS = 2.0
 CHANCE_MARGIN = 5.0
 MISSING = {"miss-v": "miss:image", "miss-a": "miss:audio"}
+NOT_BASELINES = ("phase1-fused",)  # rows of Table 1 that are ablations of UME-MMA, not the paper's baselines
 DIFF = "difference [CI at the claim's level]"  # the column of every paired difference
 __all__ = ["Claim", "Diff", "PIPELINE", "TWO_POINTS", "CHANCE_MARGIN", "table1", "table4", "sweep", "frame",
            "records", "DIFF", "verdict_counts", "per_seed", "mean_std", "chance_check"]
@@ -83,7 +84,7 @@ def table1(results: Iterable[Mapping], missing: Mapping[str, str] | None = None,
     ref = paper.TABLE1[dataset]
     methods = list(dict.fromkeys(r["method"] for r in results))
     avg = {m: per_seed(results, m, ["avg"]) for m in methods if m != "unimodal"}
-    bases = [m for m in methods if m not in ("unimodal", "ume-mma") and "@" not in m]
+    bases = [m for m in methods if m not in ("unimodal", "ume-mma", *NOT_BASELINES) and "@" not in m]
     pbases = [k for k in ref if k not in ("Uni-Modal Models", "UME-MMA (ours)")]
     pu = ref["UME-MMA (ours)"]
     claims = [all_pairs("UME-MMA's Avg above every baseline's Avg",

@@ -36,7 +36,7 @@ import numpy as np
 from ...errors import UmeError
 from ...files import atomic_write, build_is_current, file_digest, npm_pack
 from ...texts import encode_texts
-from ..emoji import ATTRIBUTION, DESIGNS, IMAGE_SIZE, LICENCES, NPZ_NAME
+from ..emoji import ATTRIBUTION, DESIGNS, IMAGE_SIZE, KEYWORDS_NAME, LICENCES, NPZ_NAME
 
 VERSION = "16.0.0"
 BUILD_VERSION = 1
@@ -250,3 +250,29 @@ def build_emoji(out: str | Path, src: str | Path | None = None, force: bool = Fa
     }
     atomic_write(out / "manifest.json", lambda f: f.write((json.dumps(manifest, indent=2) + "\n").encode()))
     return manifest
+
+
+# ---------------------------------------------------------------- multi-label keywords (emojilib)
+
+KEYWORDS_SPEC = "emojilib@4.0.3"  # MIT; emoji -> keywords (the first entry is the emoji's slug)
+KEYWORDS_TARBALL = "emojilib-4.0.3.tgz"
+KEYWORDS_SHA256 = "7f9a6b43cff31d18985b7d65d11faba5bd971cbcc60020cf6d09322fbaaaf303"
+
+
+def build_keywords(out: str | Path, src: str | Path | None = None) -> Path:
+    """``out/keywords.json`` (emoji -> keywords, emojilib's ``dist/emoji-en-US.json``) from the sha256-pinned npm
+    tarball in ``src`` (default ``out/src``, fetched with ``npm pack`` when absent); a file that is already there
+    and matches the manifest entry is kept."""
+    out = Path(out)
+    dest = out / KEYWORDS_NAME
+    src_dir = Path(src) if src is not None else out / "src"
+    tgz = npm_pack(KEYWORDS_SPEC, src_dir / KEYWORDS_TARBALL, KEYWORDS_SHA256, NPM_HINT)
+    try:
+        with tarfile.open(tgz, "r:gz") as tf:
+            table = json.loads(tf.extractfile("package/dist/emoji-en-US.json").read())
+    except (tarfile.TarError, KeyError, OSError, ValueError, AttributeError) as e:
+        raise UmeError(f"cannot read dist/emoji-en-US.json from {tgz} ({type(e).__name__}); delete it and rerun") from None
+    data = {"source": {"package": KEYWORDS_SPEC, "file": KEYWORDS_TARBALL, "sha256": KEYWORDS_SHA256, "licence": "MIT"},
+            "keywords": table}
+    atomic_write(dest, lambda f: f.write((json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n").encode()))
+    return dest
