@@ -111,10 +111,11 @@ def test_bad_npz(tmp_path, name, changes, message):
     (("--dataset", "synthetic", "--profile", "huge"), "unknown profile 'huge'"),
     (("--dataset", "/no/such/file.npz"), "file not found"),
     (("--dataset", "synthetic", "--drop-p", "0.8"), "sum to <= 1"),
-    (("--dataset", "synthetic", "--eta", "2"), "--eta must lie in [0, 1]"),
+    (("--dataset", "synthetic", "--missing-rate", "2"), "--missing-rate must lie in [0, 1]"),
+    (("--dataset", "synthetic", "--eta", "0.5"), "--eta and --etas were renamed"),
     (("--dataset", "synthetic", "--data-opt", "frames=all"), "dataset 'synthetic' has no option frames"),
     (("--dataset", "synthetic", "--data-opt", "frames"), "--data-opt takes KEY=VALUE"),
-], ids=["dataset", "method", "encoder", "encoder-syntax", "encoder-modality", "profile", "missing-file", "drop-p", "eta",
+], ids=["dataset", "method", "encoder", "encoder-syntax", "encoder-modality", "profile", "missing-file", "drop-p", "missing-rate", "old-eta",
         "data-opt", "data-opt-syntax"])
 def test_bad_names(args, message):
     r = cli("run", *args, "--quiet")

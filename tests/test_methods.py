@@ -105,11 +105,11 @@ def test_dataloader_and_resident_paths_agree_in_quality(tiny, tiny_cfg):
 def test_partial_missing_rate(tiny, tiny_cfg):
     from umelib.evaluate import missing_mask, predict
 
-    out = run_method("naive", tiny, tiny_cfg, Trainer("cpu", progress=False), eta=0.5)
+    out = run_method("naive", tiny, tiny_cfg, Trainer("cpu", progress=False), missing_rate=0.5)
     test = tiny.test
     correct = {s: (predict(out.model, test, missing_mask(len(test), ["x", "z"], s)).argmax(1) == test.y)
                for s in ("complete", "miss:x")}
-    half = missing_mask(len(test), ["x", "z"], "miss:x", eta=0.5)
+    half = missing_mask(len(test), ["x", "z"], "miss:x", missing_rate=0.5)
     assert half[:, 0].sum() == len(test) // 2 and not half[:, 1].any()
     expected = torch.where(half[:, 0], correct["miss:x"], correct["complete"]).float().mean() * 100
     assert out.metrics["miss:x"]["accuracy"] == pytest.approx(float(expected), abs=1e-4)

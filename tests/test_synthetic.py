@@ -36,22 +36,22 @@ def test_partial_missing_reference_is_the_optimum_of_the_mix():
     full = bayes_reference(data, n=200_000)
     rng = np.random.default_rng(0)
     masks = {"miss:x": rng.random(20_000) < 0.5, "miss:z": rng.random(20_000) < 0.5}
-    half = bayes_reference(data, n=200_000, eta=0.5, masks=masks)
+    half = bayes_reference(data, n=200_000, missing_rate=0.5, masks=masks)
     for s in ("miss:x", "miss:z"):
         mix = 0.5 * full["bayes"][s] + 0.5 * full["bayes"]["complete"]
         assert abs(half["bayes"][s] - mix) < 1e-9
         assert full["bayes"][s] < half["bayes"][s] < full["bayes"]["complete"]
         assert abs(half["bayes_test"][s] - half["bayes"][s]) < 1.5
-    assert half["bayes"]["complete"] == full["bayes"]["complete"] and half["eta"] == 0.5
+    assert half["bayes"]["complete"] == full["bayes"]["complete"] and half["missing_rate"] == 0.5
 
 
 def test_suite_reports_the_partial_missing_optimum():
     import umelib
 
-    r = umelib.run("synthetic", "naive", "smoke", eta=0.5, n_train=300, n_test=2000,
+    r = umelib.run("synthetic", "naive", "smoke", missing_rate=0.5, n_train=300, n_test=2000,
                    phase1=umelib.PhaseConfig(1, 64, 5e-2))[0]
     ref = r["reference"]
-    assert ref["eta"] == 0.5
+    assert ref["missing_rate"] == 0.5
     assert ref["bayes"]["miss:x"] > bayes_reference(umelib.load_dataset("synthetic").subsample(10, 10), n=10**6)["bayes"]["miss:x"] + 10
 
 

@@ -124,20 +124,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.out and Path(args.out).exists() and not args.overwrite:
         raise UmeError(f"{args.out} exists; choose another --out or pass --overwrite to replace it")
     data_kw = _data_options(args)
-    if args.etas:
+    if args.missing_rates:
         from .experiments.suite import run_suite
 
-        if any(not 0.0 <= e <= 1.0 for e in args.etas):
-            raise UmeError(f"--etas must lie in [0, 1], got {args.etas}")
+        if any(not 0.0 <= e <= 1.0 for e in args.missing_rates):
+            raise UmeError(f"--missing-rates must lie in [0, 1], got {args.missing_rates}")
         results = run_suite(args.dataset, profile, [args.seed], [args.method], drop_ps=[], device=args.device,
-                            progress=not args.quiet, etas=args.etas, settings=settings, data_kw=data_kw)
+                            progress=not args.quiet, missing_rates=args.missing_rates, settings=settings,
+                            data_kw=data_kw)
         _say(format_table(results))
         if args.out and distributed.is_main():
             save_json({"results": results}, args.out, overwrite=args.overwrite)
-            _say(f"wrote {args.out} ({len(results)} records, one per eta)")
+            _say(f"wrote {args.out} ({len(results)} records, one per missing rate)")
         return 0
     results = run(args.dataset, args.method, profile, args.seed, device=args.device,
-                  progress=not args.quiet, eta=args.eta, settings=settings, data_kw=data_kw)
+                  progress=not args.quiet, missing_rate=args.missing_rate, settings=settings, data_kw=data_kw)
     r = results[0]
     extra = {}
     if "reference" in r:
@@ -243,9 +244,13 @@ def parser() -> argparse.ArgumentParser:
                    help="any config field, applied last: e.g. phase1.epochs=5, phase2.optimizer=adamw, "
                         "'phase1.lr={\"audio\": 1e-3, \"visual\": 1e-4}', n_train=1000")
     o.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    r.add_argument("--eta", type=float, default=1.0, help="fraction of test samples that miss the modality (default 1)")
-    r.add_argument("--etas", type=float, nargs="+", default=None, metavar="ETA",
-                   help="evaluate the trained model at each of these rates (Fig. 3); --out then holds one record per eta")
+    r.add_argument("--missing-rate", type=float, default=1.0, metavar="R",
+                   help="share of test samples that miss the modality in each miss:<m> setting (default 1; the paper's "
+                        "Fig. 3 axis is eta = 1 - R, the share that keeps it)")
+    r.add_argument("--missing-rates", type=float, nargs="+", default=None, metavar="R",
+                   help="evaluate the trained model at each of these missing rates (Fig. 3); --out then holds one "
+                        "record per rate, each with missing_rate and eta = 1 - missing_rate")
+    r.add_argument("--eta", "--etas", dest="old_eta", nargs="+", default=None, help=argparse.SUPPRESS)
     r.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(fn=cmd_run)
@@ -286,8 +291,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd in ("run", "reproduce"):
             distributed.init()
-        if getattr(args, "eta", 1.0) is not None and not 0.0 <= args.__dict__.get("eta", 1.0) <= 1.0:
-            raise UmeError(f"--eta must lie in [0, 1], got {args.eta}")
+        if getattr(args, "old_eta", None):
+            raise UmeError("--eta and --etas were renamed: pass --missing-rate R / --missing-rates R ... (R: the share of "
+                           "test samples that miss the modality; the paper's eta is 1 - R, the share that keeps it)")
+        if not 0.0 <= getattr(args, "missing_rate", 1.0) <= 1.0:
+            raise UmeError(f"--missing-rate must lie in [0, 1], got {args.missing_rate}")
         return args.fn(args)
     except UmeError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -1,6 +1,7 @@
 """The missing-modality protocol (paper Sec. 4.1): the model is not told what is missing; the missing
 input is replaced by its substitute. Settings: ``complete``, ``miss:<m>`` per modality, ``avg``.
-A rate ``eta`` < 1 makes only that fraction of test samples miss the modality (partial missing)."""
+A ``missing_rate`` < 1 makes only that share of test samples miss the modality (partial missing; the paper's
+Fig. 3 axis is eta = 1 - missing_rate, the share that keeps it)."""
 from __future__ import annotations
 
 from typing import Mapping
@@ -50,22 +51,23 @@ def score(logits: torch.Tensor, y: torch.Tensor, task: str = "multiclass") -> di
     return {"accuracy": 100 * float(F.accuracy(logits, y, task="multiclass", num_classes=k, average="micro"))}
 
 
-def missing_mask(n: int, modalities: list[str], setting: str, eta: float = 1.0, seed: int = 0) -> torch.Tensor:
-    """Bool (n, M) for one protocol setting: ``complete``, or ``miss:<m>`` on a seeded fraction ``eta`` of samples."""
+def missing_mask(n: int, modalities: list[str], setting: str, missing_rate: float = 1.0, seed: int = 0) -> torch.Tensor:
+    """Bool (n, M) for one protocol setting: ``complete``, or ``miss:<m>`` on a seeded share ``missing_rate`` of
+    the samples."""
     mask = torch.zeros(n, len(modalities), dtype=torch.bool)
     if setting == "complete":
         return mask
     m = setting.split(":", 1)[1]
     j = modalities.index(m)
-    if eta >= 1.0:
+    if missing_rate >= 1.0:
         mask[:, j] = True
     else:
         g = torch.Generator().manual_seed(seed)
-        mask[torch.randperm(n, generator=g)[: round(eta * n)], j] = True
+        mask[torch.randperm(n, generator=g)[: round(missing_rate * n)], j] = True
     return mask
 
 
-def evaluate(model: nn.Module, split: Split, task: str = "multiclass", eta: float = 1.0,
+def evaluate(model: nn.Module, split: Split, task: str = "multiclass", missing_rate: float = 1.0,
              substitutes: Mapping[str, Substitute] | None = None, seed: int = 0,
              modalities: list[str] | None = None) -> dict[str, dict[str, float]]:
     """Every protocol setting -> its metrics (percent); ``avg`` is the mean over the settings."""
@@ -73,7 +75,7 @@ def evaluate(model: nn.Module, split: Split, task: str = "multiclass", eta: floa
     settings = ["complete"] + [f"miss:{m}" for m in (modalities or mods)]
     out = {}
     for s in settings:
-        logits = predict(model, split, missing_mask(len(split), mods, s, eta, seed), substitutes)
+        logits = predict(model, split, missing_mask(len(split), mods, s, missing_rate, seed), substitutes)
         out[s] = score(logits, split.y.cpu(), task)
     out["avg"] = {k: sum(out[s][k] for s in settings) / len(settings) for k in out["complete"]}
     return out

@@ -172,7 +172,7 @@ def unimodal_metrics(models: Mapping[str, LateFusion], data: MultiModalData) -> 
 
 def run_method(method: str, data: MultiModalData, cfg: RunConfig, trainer: Trainer,
                pretrained: Mapping[str, LateFusion] | None = None,
-               encoders: Mapping[str, str | nn.Module | None] | None = None, eta: float = 1.0,
+               encoders: Mapping[str, str | nn.Module | None] | None = None, missing_rate: float = 1.0,
                feature_cache: str | Path | None = None) -> RunOutput:
     """Train ``method`` on ``data.train`` and evaluate it on ``data.test`` with the protocol.
 
@@ -190,13 +190,13 @@ def run_method(method: str, data: MultiModalData, cfg: RunConfig, trainer: Train
         model, phase, aug, loss = setup_method(method, fdata, cfg, funi, identity_encoders(fdata))
         trainer.fit(model, joint_split(fdata, cfg), phase, loss, aug, desc=method, val_score=val_scorer(fdata, None, cfg))
         return RunOutput(method, attach_heads(method, data, cfg, uni, encoders, model), uni,
-                         evaluate(model, fdata.test, data.task, eta))
+                         evaluate(model, fdata.test, data.task, missing_rate))
     model, phase, aug, loss = setup_method(method, data, cfg, uni, encoders)
     if rec.finetune:
         trainer.fit(model, joint_split(data, cfg), phase, loss, aug, desc=method, val_score=val_scorer(data, None, cfg))
     else:
         model.to(trainer.device)
-    return RunOutput(method, model, uni, evaluate(model, data.test, data.task, eta))
+    return RunOutput(method, model, uni, evaluate(model, data.test, data.task, missing_rate))
 
 
 def joint_split(data: MultiModalData, cfg: RunConfig) -> Split:

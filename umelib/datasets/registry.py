@@ -36,7 +36,7 @@ class DatasetEntry:
     metric: str = "accuracy"
     seed_dependent: bool = False  # True: the loader draws the data from the seed
     paper: bool = False  # one of the paper's datasets: `full` keeps its App. B schedule (else: train to convergence)
-    # reference values for a run's report, ``reference(data, eta=1.0, masks=None) -> dict | None`` (e.g. the Bayes
+    # reference values for a run's report, ``reference(data, missing_rate=1.0, masks=None) -> dict | None`` (e.g. the Bayes
     # optimum of synthetic data); None: no reference
     reference: Callable[..., dict | None] | None = None
 

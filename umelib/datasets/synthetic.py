@@ -150,13 +150,13 @@ def make_gaussian(spec: GaussianSpec | None = None, n_train: int = 50_000, n_val
                           info={"generator": "gaussian", "family": "synthetic", "spec": spec.to_dict(), "gaussian_spec": spec})
 
 
-def bayes_reference(data: MultiModalData, n: int = 10**6, eta: float = 1.0,
+def bayes_reference(data: MultiModalData, n: int = 10**6, missing_rate: float = 1.0,
                     masks: dict[str, np.ndarray] | None = None) -> dict[str, dict[str, float]] | None:
     """For synthetic data: Bayes-optimal accuracy (%) per setting, Monte Carlo over ``n`` draws (``bayes``), and
     the Bayes classifier's accuracy on this test set (``bayes_test``); None for other data.
 
-    With ``eta`` < 1 (partial missing) the optimum of ``miss:<m>`` is that of the mix: ``eta`` of the samples
-    miss ``m`` and the rest are complete, so ``eta * optimum(miss:m) + (1 - eta) * optimum(complete)``; on the
+    With ``missing_rate`` = r < 1 (partial missing) the optimum of ``miss:<m>`` is that of the mix: a share r of
+    the samples miss ``m`` and the rest are complete, so ``r * optimum(miss:m) + (1 - r) * optimum(complete)``; on the
     test set, ``masks[setting]`` (bool, samples: which ones miss the modality; the protocol's own draw) says
     which samples the Bayes classifier sees without ``m``."""
     spec = data.info.get("gaussian_spec")
@@ -164,9 +164,9 @@ def bayes_reference(data: MultiModalData, n: int = 10**6, eta: float = 1.0,
         return None
     mc = dict(_bayes_cached(json.dumps(spec.to_dict(), sort_keys=True), n))
     settings = ["complete"] + [f"miss:{m}" for m in data.modalities]
-    if eta < 1.0:
+    if missing_rate < 1.0:
         for s in settings[1:]:
-            mc[s] = eta * mc[s] + (1 - eta) * mc["complete"]
+            mc[s] = missing_rate * mc[s] + (1 - missing_rate) * mc["complete"]
         mc["avg"] = float(np.mean([mc[s] for s in settings]))
     xs = {m: t.numpy() for m, t in data.test.x.items()}
     y = data.test.y.numpy()
@@ -174,15 +174,15 @@ def bayes_reference(data: MultiModalData, n: int = 10**6, eta: float = 1.0,
     test = {"complete": float(full.mean())}
     for m in data.modalities:
         hit = spec.posterior(xs, [o for o in data.modalities if o != m]).argmax(1) == y
-        if eta < 1.0:
+        if missing_rate < 1.0:
             miss = masks[f"miss:{m}"] if masks is not None else np.zeros(len(y), bool)
             hit = np.where(miss, hit, full)
         test[f"miss:{m}"] = float(hit.mean())
     test["avg"] = float(np.mean(list(test.values())))
     out = {"bayes": {k: 100 * v for k, v in mc.items()}, "bayes_test": {k: 100 * v for k, v in test.items()},
            "bayes_draws": n}
-    if eta < 1.0:
-        out["eta"] = eta
+    if missing_rate < 1.0:
+        out["missing_rate"] = missing_rate
     return out
 
 

@@ -44,15 +44,16 @@ class SuiteContext:
     progress: bool
     cache: Cache
     encoders: Mapping[str, Any] | None
-    eta: float
+    missing_rate: float
     overrides: dict  # what the caller changed of the profile's config (recorded in provenance)
-    etas: list[float] = dataclasses.field(default_factory=list)  # also evaluate every fused model at these rates
+    missing_rates: list[float] = dataclasses.field(default_factory=list)  # also evaluate every fused model at these
     failures: dict[str, str] = dataclasses.field(default_factory=dict)  # job key -> "name (seed s): error"
     errors: dict[str, BaseException] = dataclasses.field(default_factory=dict)  # the exceptions raised here
     announce: bool = False  # print each failure as it happens (suites of several jobs; one job: its own error)
 
-    def by_eta(self, model, test: Split, task: str) -> dict[str, dict] | None:
-        return {f"{e:g}": evaluate(model, test, task, e) for e in self.etas} if self.etas and model is not None else None
+    def by_rate(self, model, test: Split, task: str) -> dict[str, dict] | None:
+        return ({f"{r:g}": evaluate(model, test, task, r) for r in self.missing_rates}
+                if self.missing_rates and model is not None else None)
 
     def fail(self, job: Job, err: BaseException) -> None:
         self.failures[job.key] = f"{job.name} (seed {job.seed}): {type(err).__name__}: {err}"
@@ -73,7 +74,7 @@ class JobsFailed(UmeError):
 
 
 def make_job_result(job: Job, data: MultiModalData, ref: dict | None, metrics: dict, ctx: SuiteContext, wall: float,
-                    t_pre: float, by_eta: dict | None = None, **prov: Any) -> dict:
+                    t_pre: float, by_rate: dict | None = None, **prov: Any) -> dict:
     """The result dict of a finished job (provenance: ``world_size`` = processes that trained it), cached."""
     metric = headline_metric(data.task)
     extra_prov = {k: data.info[k] for k in ("train_available", "features") if k in data.info}
@@ -83,12 +84,12 @@ def make_job_result(job: Job, data: MultiModalData, ref: dict | None, metrics: d
                    n_test=len(data.test), n_val=len(data.val) if data.val is not None else 0,
                    validation=data.info.get("validation"), data_sha256=data.info.get("sha256"),
                    overrides=ctx.overrides, world_size=dist.train_world_size(), **extra_prov, **prov)
-    extra: dict[str, Any] = {"task": data.task, "num_classes": data.num_classes, "eta": ctx.eta,
+    extra: dict[str, Any] = {"task": data.task, "num_classes": data.num_classes, "missing_rate": ctx.missing_rate,
                              "modalities": data.modalities}
     if ref:
         extra["reference"] = ref
-    if by_eta:
-        extra["by_eta"] = by_eta
+    if by_rate:
+        extra["by_rate"] = by_rate
     res = make_result(data.name, job.method, ctx.profile, job.seed, metric, metrics, p, **extra)
     if dist.writes():
         ctx.cache.save_result(job.key, res)
@@ -123,10 +124,10 @@ def run_sequential(jobs: list[Job], data: MultiModalData, ref: dict | None, ctx:
         n0 = len(trainer.selected)
         try:
             res = run_method(j.method, data, j.cfg, trainer, pretrained=uni if rec.pretrain else None,
-                             encoders=ctx.encoders, eta=ctx.eta, feature_cache=ctx.cache.root)
+                             encoders=ctx.encoders, missing_rate=ctx.missing_rate, feature_cache=ctx.cache.root)
             sel = (sel1 if rec.pretrain else {}) | by_phase(trainer.selected[n0:], trainer.history)
             results[j.key] = make_job_result(j, data, ref, res.metrics, ctx, time.perf_counter() - t1, t_pre,
-                                             selected_epoch=sel, by_eta=ctx.by_eta(res.model, data.test, data.task))
+                                             selected_epoch=sel, by_rate=ctx.by_rate(res.model, data.test, data.task))
         except Exception as e:
             ctx.fail(j, e)
 

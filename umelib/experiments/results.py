@@ -34,16 +34,16 @@ def settings_of(results: Iterable[Mapping]) -> list[str]:
     return sorted(keys, key=order)
 
 
-def eta_label(r: Mapping) -> str:
-    return f", eta {r['eta']:g}"
+def rate_label(r: Mapping) -> str:
+    return f", missing rate {r['missing_rate']:g}"
 
 
 def format_table(results: Iterable[Mapping], extra_rows: Mapping[str, Mapping[str, float]] | None = None) -> str:
     """A plain-text table: one row per result (method, seed), one column per setting."""
     results = list(results)
     cols = settings_of(results + [{"metrics": v} for v in (extra_rows or {}).values()])
-    etas = len({r.get("eta") for r in results}) > 1  # an eta sweep: say which row is which
-    rows = [(f"{r['method']} (seed {r['seed']}{eta_label(r) if etas else ''})", r["metrics"])
+    rates = len({r.get("missing_rate") for r in results}) > 1  # a sweep of missing rates: say which row is which
+    rows = [(f"{r['method']} (seed {r['seed']}{rate_label(r) if rates else ''})", r["metrics"])
             for r in results] + list((extra_rows or {}).items())
     w = max(len(n) for n, _ in rows) + 2
     cell = lambda v: "/" if v is None else f"{v:.2f}"

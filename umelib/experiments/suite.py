@@ -139,22 +139,22 @@ def frozen_features(data: MultiModalData, cfg: RunConfig, encoders: Mapping[str,
 
 def run(dataset: str | MultiModalData, methods: str | Iterable[str] = "ume-mma", profile: str | None = None,
         seeds: int | Iterable[int] = 0, device: str | None = None, progress: bool = False,
-        encoders: Mapping[str, Any] | None = None, eta: float = 1.0, settings: Mapping[str, Any] | None = None,
+        encoders: Mapping[str, Any] | None = None, missing_rate: float = 1.0, settings: Mapping[str, Any] | None = None,
         data_kw: Mapping[str, Any] | None = None, **overrides: Any) -> list[dict]:
     """Train and evaluate each method for each seed; phase-1 models are trained once per seed and shared
     by every method that starts from them. Returns one result dict (the JSON contract) per run."""
     methods = [methods] if isinstance(methods, str) else list(methods)
     seeds = [seeds] if isinstance(seeds, int) else list(seeds)
     return run_suite(dataset, profile, seeds, methods, drop_ps=[], device=device, progress=progress,
-                     encoders=encoders, eta=eta, settings=settings, data_kw=data_kw, **overrides)
+                     encoders=encoders, missing_rate=missing_rate, settings=settings, data_kw=data_kw, **overrides)
 
 
 def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: Iterable[int] = (0, 1, 2),
               methods: str | Iterable[str] = ("ume-mma",), drop_ps: Iterable[float] = (), device: str | None = None,
               progress: bool = False, cache_dir: str | Path | None = None,
-              encoders: Mapping[str, Any] | None = None, eta: float = 1.0, concurrent: bool | None = None,
+              encoders: Mapping[str, Any] | None = None, missing_rate: float = 1.0, concurrent: bool | None = None,
               settings: Mapping[str, Any] | None = None, data_kw: Mapping[str, Any] | None = None,
-              etas: Iterable[float] | None = None, spread: str | None = None, **overrides: Any) -> list[dict]:
+              missing_rates: Iterable[float] | None = None, spread: str | None = None, **overrides: Any) -> list[dict]:
     """Result dicts for every (seed, method) and every (seed, drop p) of UME-MMA; sweep results carry
     ``"sweep": {"drop_p": p}`` and the method name ``ume-mma@p=<p>``.
 
@@ -186,13 +186,13 @@ def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: 
         data, cfg = prepare(dataset, profile, seed, encoders, settings, data_kw, **overrides)
         if datas and _same_train(data, datas[seeds[0]]):
             data = dataclasses.replace(data, train=datas[seeds[0]].train)  # one copy in memory
-        datas[seed], refs[seed] = data, _reference(data, eta)
+        datas[seed], refs[seed] = data, _reference(data, missing_rate)
         for name, c in [(m, cfg) for m in methods] + [(f"ume-mma@p={p:g}", dataclasses.replace(cfg, drop_p=p))
                                                      for p in drop_ps]:
             rec = check_method(name.split("@")[0])
             ident = (name.split("@")[0], c.drop_p if rec.augment else None)
             jobs.append(Job(seed, name, c, cache_key(data.name, profile, seed, ident, c.to_dict(), len(data.train),
-                                                      cache.commit, eta, etas, *_encoders_key(encoders, data))))
+                                                      cache.commit, missing_rate, missing_rates, *_encoders_key(encoders, data))))
     if spread not in (None, "jobs", "data"):
         raise UmeError(f"spread '{spread}' unknown; use 'jobs' (whole runs per rank) or 'data' (data-parallel runs)")
     if concurrent and dist.active():
@@ -202,10 +202,10 @@ def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: 
         concurrent = False
     if concurrent is None:
         concurrent = _stack_by_default(dev, datas[seeds[0]], jobs[0].cfg if jobs else None, encoders, len(seeds))
-    ctx = SuiteContext(profile, dev, progress, cache, encoders, eta, plain({**overrides, **dict(settings or {})}),
-               sorted({float(e) for e in etas}) if etas else [])
-    if any(not 0.0 <= e <= 1.0 for e in ctx.etas):
-        raise UmeError(f"every eta must lie in [0, 1], got {ctx.etas}")
+    ctx = SuiteContext(profile, dev, progress, cache, encoders, missing_rate, plain({**overrides, **dict(settings or {})}),
+                       sorted({float(e) for e in missing_rates}) if missing_rates else [])
+    if any(not 0.0 <= e <= 1.0 for e in [*ctx.missing_rates, missing_rate]):
+        raise UmeError(f"every missing rate must lie in [0, 1], got {[*ctx.missing_rates, missing_rate]}")
     ctx.announce = len({j.key for j in jobs}) > 1
     results: dict[str, dict] = {}  # training key -> result of that training
     if dist.is_main():
@@ -231,7 +231,7 @@ def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: 
 
 
 def _collect(jobs: list[Job], results: Mapping[str, dict]) -> list[dict]:
-    """One result per finished job, in job order (per eta when evaluated at several)."""
+    """One result per finished job, in job order (one per missing rate when evaluated at several)."""
     out = []
     for j in jobs:
         if j.key not in results:
@@ -244,7 +244,7 @@ def _collect(jobs: list[Job], results: Mapping[str, dict]) -> list[dict]:
             r["sweep"] = {"drop_p": j.cfg.drop_p}
             if any(k.key == j.key and "@" not in k.name for k in jobs):
                 r["same_run_as"] = j.method
-        out.extend(_per_eta(r))
+        out.extend(_per_rate(r))
     return out
 
 
@@ -257,15 +257,16 @@ def _encoders_key(encoders: Mapping[str, Any] | None, data: MultiModalData) -> t
     return tuple(x for x in ({"encoders": enc} if enc else None, {"features": feats} if feats else None) if x)
 
 
-def _per_eta(r: dict) -> list[dict]:
-    """A result evaluated at several rates eta (``by_eta``) as one record per eta, with its ``eta`` and metrics."""
-    by = r.pop("by_eta", None)
+def _per_rate(r: dict) -> list[dict]:
+    """A result evaluated at several missing rates (``by_rate``) as one record per rate, with its ``missing_rate``,
+    the paper's ``eta`` (Fig. 3: the share of test samples that keep the modality, 1 - missing_rate) and metrics."""
+    by = r.pop("by_rate", None)
     if not by:
         return [r]
     out = []
     for e, metrics in by.items():
         x = json.loads(json.dumps(r))
-        x["eta"], x["all_metrics"] = float(e), metrics
+        x["missing_rate"], x["eta"], x["all_metrics"] = float(e), round(1.0 - float(e), 10), metrics
         x["metrics"] = {k: v.get(r["metric"]) for k, v in metrics.items()}
         out.append(x)
     return out
@@ -302,9 +303,9 @@ def _run_stacked(jobs: list[Job], datas: dict[int, MultiModalData], refs: dict, 
                 d = datas[j.seed]
                 model = setup_method(j.method, d, j.cfg, uni[j.seed], ctx.encoders).model.to(ctx.device)
                 test = d.test.to(ctx.device)
-                results[j.key] = make_job_result(j, d, refs[j.seed], evaluate(model, test, d.task, ctx.eta), ctx,
+                results[j.key] = make_job_result(j, d, refs[j.seed], evaluate(model, test, d.task, ctx.missing_rate), ctx,
                                                  time.perf_counter() - t1, t_pre, selected_epoch=sel1[j.seed],
-                                                 by_eta=ctx.by_eta(model, test, d.task))
+                                                 by_rate=ctx.by_rate(model, test, d.task))
             continue
         built, gdatas = [], dict(datas)
         frozen = check_method(group[0].method).freeze
@@ -334,27 +335,27 @@ def _run_stacked(jobs: list[Job], datas: dict[int, MultiModalData], refs: dict, 
             d = gdatas[j.seed]
             if j.seed not in tests:
                 tests[j.seed] = d.test.to(ctx.device)  # evaluated many times: moved once
-            metrics = evaluate(model, tests[j.seed], d.task, ctx.eta)
-            by_eta = ctx.by_eta(model, tests[j.seed], d.task)
+            metrics = evaluate(model, tests[j.seed], d.task, ctx.missing_rate)
+            by_rate = ctx.by_rate(model, tests[j.seed], d.task)
             if frozen:
                 tests.pop(j.seed)
             results[j.key] = make_job_result(j, d, refs[j.seed], metrics, ctx,
                                      wall / len(group), t_pre, runs_together=len(group), trained_with=names,
                                      group_wall_s=round(wall, 3), cuda_graph=bool(trainer.history[-1]["cuda_graph"]),
-                                     selected_epoch=sel, by_eta=by_eta)
+                                     selected_epoch=sel, by_rate=by_rate)
 
 
-def _reference(data: MultiModalData, eta: float) -> dict | None:
+def _reference(data: MultiModalData, missing_rate: float) -> dict | None:
     """The dataset's reference values under the protocol as evaluated (its registry entry's ``reference`` hook,
-    e.g. the Bayes optimum of synthetic data; with ``eta``: the same samples miss as in the evaluation)."""
+    e.g. the Bayes optimum of synthetic data; with a ``missing_rate`` < 1: the same samples miss as in the evaluation)."""
     hook = reference_for(data)
     if hook is None:
         return None
-    if eta >= 1.0:
+    if missing_rate >= 1.0:
         return hook(data)
     mods = data.modalities
-    masks = {f"miss:{m}": missing_mask(len(data.test), mods, f"miss:{m}", eta)[:, j].numpy() for j, m in enumerate(mods)}
-    return hook(data, eta=eta, masks=masks)
+    masks = {f"miss:{m}": missing_mask(len(data.test), mods, f"miss:{m}", missing_rate)[:, j].numpy() for j, m in enumerate(mods)}
+    return hook(data, missing_rate=missing_rate, masks=masks)
 
 
 def _stack_by_default(dev: torch.device, data: MultiModalData, cfg, encoders: Mapping[str, Any] | None,

@@ -32,7 +32,7 @@ def _avmnist(profile: str, **kw: Any) -> list[dict]:
     return run_suite("avmnist-small", profile, [0], TABLE1_METHODS + TABLE4_METHODS, SMOKE_DROP_PS, **kw)
 
 
-ETAS = [0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0]  # Fig. 3: the fraction of test samples whose text is blank
+MISSING_RATES = [0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0]  # Fig. 3: the share of test samples whose text is blank (eta = 1 - rate)
 FIG3_METHODS = ["unimodal", "naive", "multitask", "missing-detection", "phase1-fused", "ume-mma"]
 TEXT_ENCODERS = {"pre-trained": "frozen:minilm", "from scratch": "bag"}  # the emoji text encoders compared
 TRAIN_TEXT = [0.1, 0.2, 1.0]  # Table 3: the fraction of training samples that keep their text
@@ -43,14 +43,14 @@ def _seeds(profile: str) -> list[int]:
 
 
 def _emoji_missing_text(profile: str, **kw: Any) -> list[dict]:
-    """Fig. 3 on emoji: every method trained on complete data, tested with a fraction eta of the test texts blank;
+    """Fig. 3 on emoji: every method trained on complete data, tested with a share (the missing rate) of the test texts blank;
     with the pre-trained text encoder (frozen all-MiniLM-L6-v2 features) and with one trained from scratch."""
     from ..experiments.suite import run_suite
 
     out = []
     for label, spec in TEXT_ENCODERS.items():
         methods = FIG3_METHODS if label == "pre-trained" else ["unimodal", "naive", "ume-mma"]
-        res = run_suite("emoji", profile, _seeds(profile), methods, drop_ps=[], etas=ETAS,
+        res = run_suite("emoji", profile, _seeds(profile), methods, drop_ps=[], missing_rates=MISSING_RATES,
                         settings={"encoders": {"text": spec}}, cache_dir=cache_root(), **kw)
         out += [dict(r, text_encoder=label) for r in res]
     return out

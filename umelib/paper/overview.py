@@ -44,7 +44,7 @@ PENDING = [
             "python -m umelib reproduce ave --data-root DIR --encoder visual=... --encoder audio=...", "ave_ks",
             ("ave_full", "kinetics-sounds_full"), "large"),
     Pending("Table 3 and Fig. 3 on MM-IMDB; Fig. 3 on Food-101", "the MM-IMDB and UPMC Food-101 releases",
-            "python -m umelib run --dataset mmimdb --data-root DIR --method ume-mma --etas 0 0.5 1", "emoji_missing_text"),
+            "python -m umelib run --dataset mmimdb --data-root DIR --method ume-mma --missing-rates 0 0.5 1", "emoji_missing_text"),
     Pending("Table 1, 4 and 5 on AV-MNIST at the paper's settings (App. B.1.1)", "a GPU (about 23M training samples)",
             "python -m umelib reproduce avmnist --profile full", "avmnist_baselines", ("avmnist_full",)),
 ]

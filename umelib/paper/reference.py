@@ -124,8 +124,8 @@ TABLE3_MMIMDB: dict[str, dict[float, float | None]] = {
     "UME-MMA (ViT-B)": {0.1: 57.5, 0.2: 65.8, 1.0: 68.4}, "UME-MMA (ViT-L)": {0.1: 60.1, 0.2: 66.3, 1.0: 69.4},
 }
 
-# Fig. 3 (MM-IMDB, Food-101; eta% of test texts missing) is a figure without printed numbers; its claims, checked
-# on our runs: UME-MMA holds up as text goes missing (at or above naive late fusion at every eta), and with the text
+# Fig. 3 (MM-IMDB, Food-101; the axis eta% is the share of test samples WITH text, Ma et al.'s convention) is a figure without printed numbers; its claims, checked
+# on our runs: UME-MMA holds up as text goes missing (at or above naive late fusion at every rate), and with the text
 # gone entirely it keeps what the image alone gives.
 
 # Our method names -> the paper's row names.

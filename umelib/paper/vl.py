@@ -1,6 +1,7 @@
-"""The vision-language experiments in tables, plots and verdicts: Fig. 3 (a fraction eta of the test texts blank)
-and Table 3 (text in only part of the training set), on result records of
-:mod:`umelib.paper.chapters` (each has ``eta``, and ``text_encoder`` or ``train_text``/``phase2``)."""
+"""The vision-language experiments in tables, plots and verdicts: Fig. 3 (a share of the test texts blank: the
+missing rate; the paper's axis is eta = 1 - missing rate, the share of test samples WITH text) and Table 3 (text in
+only part of the training set), on result records of :mod:`umelib.paper.chapters` (each has ``missing_rate``, and
+``text_encoder`` or ``train_text``/``phase2``)."""
 from __future__ import annotations
 
 from typing import Iterable, Mapping
@@ -10,19 +11,20 @@ from .claims import TWO_POINTS, chance_check, frame, mean_std
 from ..verdicts import Claim, Diff, all_pairs, non_inferiority, superiority
 from .display import book_pandas
 
-NAMES = {"naive": "naive", "multitask": "multi-task", "missing-detection": "missing detection", "ume-mma": "UME-MMA"}
+NAMES = {"naive": "naive", "multitask": "multi-task", "missing-detection": "missing detection",
+         "phase1-fused": "phase-1 models fused", "ume-mma": "UME-MMA"}
 
 
 def _pick(results: Iterable[Mapping], **where) -> list[Mapping]:
     return [r for r in results if all(r.get(k) == v for k, v in where.items())]
 
 
-def eta_values(results: Iterable[Mapping], method: str, setting: str = "miss:text") -> dict[float, dict[int, float]]:
-    """eta -> seed -> the score of ``method`` with a fraction eta of the test samples missing their text."""
+def rate_values(results: Iterable[Mapping], method: str, setting: str = "miss:text") -> dict[float, dict[int, float]]:
+    """missing rate -> seed -> the score of ``method`` with that share of the test samples missing their text."""
     out: dict[float, dict[int, float]] = {}
     for r in results:
         if r["method"] == method and r["metrics"].get(setting) is not None:
-            out.setdefault(float(r["eta"]), {})[r["seed"]] = r["metrics"][setting]
+            out.setdefault(float(r["missing_rate"]), {})[r["seed"]] = r["metrics"][setting]
     return dict(sorted(out.items()))
 
 
@@ -31,37 +33,37 @@ def image_only(results: Iterable[Mapping]) -> dict[int, float]:
     return {r["seed"]: r["metrics"]["only:image"] for r in results if r["method"] == "unimodal"}
 
 
-def eta_table(results: Iterable[Mapping], setting: str = "miss:text", digits: int = 1):
-    """Methods x eta (%) of 'mean ± half-width of the 95% interval' over seeds (no interval with one seed)."""
+def rate_table(results: Iterable[Mapping], setting: str = "miss:text", digits: int = 1):
+    """Methods x missing rate (%) of 'mean ± half-width of the 95% interval' over seeds (none with one seed)."""
     pd = book_pandas()
 
     results = list(results)
     rows = {}
     for m in [m for m in NAMES if any(r["method"] == m for r in results)]:
         row = {}
-        for eta, v in eta_values(results, m, setting).items():
+        for rate, v in rate_values(results, m, setting).items():
             d = Diff.of(v)
-            row[f"{100 * eta:.0f}%"] = (f"{d.mean:.{digits}f} ± {d.hi - d.mean:.{digits}f}" if d.lo is not None
+            row[f"{100 * rate:.0f}%"] = (f"{d.mean:.{digits}f} ± {d.hi - d.mean:.{digits}f}" if d.lo is not None
                                         else f"{d.mean:.{digits}f}")
         rows[NAMES[m]] = row
     io = image_only(results)
     if io:
         d = Diff.of(io)
-        rows["image-only model (any eta)"] = {c: f"{d.mean:.{digits}f}" for c in next(iter(rows.values()), {})}
+        rows["image-only model (any rate)"] = {c: f"{d.mean:.{digits}f}" for c in next(iter(rows.values()), {})}
     df = pd.DataFrame(rows).T
-    df.columns.name = "eta: test samples without text"
+    df.columns.name = "missing rate: test samples without text (eta = 100% - this)"
     return df
 
 
-def plot_eta(results: Iterable[Mapping], setting: str = "miss:text", ax=None, title: str | None = None):
-    """Fig. 3 style: the score against eta per method, mean over seeds with its 95% band; the image-only model
+def plot_rates(results: Iterable[Mapping], setting: str = "miss:text", ax=None, title: str | None = None):
+    """Fig. 3 style: the score against the missing rate per method, mean over seeds with its 95% band; the image-only model
     as a dashed line. The y axis starts at 0."""
     import matplotlib.pyplot as plt
 
     results = list(results)
     ax = ax or plt.subplots(figsize=(6, 4))[1]
     for m, label in NAMES.items():
-        vals = eta_values(results, m, setting)
+        vals = rate_values(results, m, setting)
         if not vals:
             continue
         x = [100 * e for e in vals]
@@ -72,7 +74,7 @@ def plot_eta(results: Iterable[Mapping], setting: str = "miss:text", ax=None, ti
     io = image_only(results)
     if io:
         ax.axhline(Diff.of(io).mean, ls="--", color="gray", label="image-only model")
-    ax.set_xlabel("test samples whose text is blank, eta (%)")
+    ax.set_xlabel("missing rate: test samples whose text is blank (%); the paper's eta = 100% - this")
     ax.set_ylabel(f"{results[0]['metric']} (%)")
     ax.set_ylim(0, 100)
     ax.set_title(title or "")
@@ -80,15 +82,15 @@ def plot_eta(results: Iterable[Mapping], setting: str = "miss:text", ax=None, ti
     return ax
 
 
-def fig3_claims(results: Iterable[Mapping], etas: Iterable[float] | None = None):
+def fig3_claims(results: Iterable[Mapping], rates: Iterable[float] | None = None):
     """Fig. 3's claims checked on one set of runs: UME-MMA above naive fusion across the missing rates (one claim on
     the curve: the mean over the rates of the difference, i.e. the area between the curves, plus its two ends), with
     every text blank UME-MMA above each other baseline (all-pairs), and within 2 points of the image-only model
     (non-inferiority)."""
     results = list(results)
     why_not = chance_check(results)
-    ume, naive = eta_values(results, "ume-mma"), eta_values(results, "naive")
-    rates = sorted(etas or ume)
+    ume, naive = rate_values(results, "ume-mma"), rate_values(results, "naive")
+    rates = sorted(rates or ume)
     claims: list[Claim] = []
     if rates:
         area = {s: sum(ume[e][s] - naive[e][s] for e in rates) / len(rates) for s in ume[rates[0]]}
@@ -100,7 +102,7 @@ def fig3_claims(results: Iterable[Mapping], etas: Iterable[float] | None = None)
             claims.append(superiority(f"UME-MMA above naive fusion with {100 * e:.0f}% of test texts blank",
                                       f"{mean_std(ume[e])} vs {mean_std(naive[e])}", "Fig. 3 (plotted, no numbers)",
                                       "naive", Diff.of(ume[e], naive[e])))
-    others = {m: eta_values(results, m) for m in ("naive", "multitask", "missing-detection")
+    others = {m: rate_values(results, m) for m in ("naive", "multitask", "missing-detection")
               if m in {r["method"] for r in results}}
     if len(others) > 1 and 1.0 in ume:
         claims.append(all_pairs("with every text blank, UME-MMA above every other baseline",
@@ -221,9 +223,10 @@ def gallery(data, split: str = "train", per_class: int = 4, design: str | None =
     return fig
 
 
-def pretraining_table(results: Iterable[Mapping], eta: float = 1.0):
+def pretraining_table(results: Iterable[Mapping], missing_rate: float = 1.0):
     """What a pre-trained text encoder buys, per setting: rows = (method, setting), columns = text encoder
-    ('mean ± std' over seeds); fused settings read at ``eta`` (the share of test texts blank for miss:text)."""
+    ('mean ± std' over seeds); fused settings read at ``missing_rate`` (the share of test texts blank for
+    miss:text)."""
     pd = book_pandas()
 
     results = list(results)
@@ -235,7 +238,7 @@ def pretraining_table(results: Iterable[Mapping], eta: float = 1.0):
         row = {}
         for enc in encoders:
             v = {r["seed"]: r["metrics"][s] for r in results if r["text_encoder"] == enc and r["method"] == m
-                 and (m == "unimodal" or float(r["eta"]) == eta) and r["metrics"].get(s) is not None}
+                 and (m == "unimodal" or float(r["missing_rate"]) == missing_rate) and r["metrics"].get(s) is not None}
             row[enc] = mean_std(v) if v else "/"
         rows[label] = row
     df = pd.DataFrame(rows).T
