@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -224,11 +223,29 @@ def test_import_umelib_does_not_import_torch():
     assert r.returncode == 0 and "torch" not in r.stderr
 
 
+# `python -m umelib reproduce five_minutes --profile smoke`, its smoke settings made tiny (seconds, not a minute)
+# and a line "fit" on stdout as each training starts (where the test kills it)
+TINY_REPRODUCE = """
+import sys
+from umelib.config import DATASET_OVERRIDES, PhaseConfig
+from umelib.cli import main
+from umelib.training import multirun, trainer
+
+for cls in (trainer.Trainer, multirun.MultiTrainer):
+    def fit(self, *a, _fit=cls.fit, **kw):
+        print("fit", flush=True)
+        return _fit(self, *a, **kw)
+    cls.fit = fit
+DATASET_OVERRIDES["synthetic", "smoke"] = {"n_train": 400, "n_test": 400, "n_val": 100,
+                                           "phase1": PhaseConfig(2, 128, 5e-2), "phase2": PhaseConfig(2, 128, 1e-2)}
+raise SystemExit(main(["reproduce", "five_minutes", "--profile", "smoke", "--quiet", "--device", "cpu"]))
+"""
+
+
 def _reproduce(results: Path, cache: Path) -> subprocess.Popen:
     env = {**os.environ, "UME_RESULTS": str(results), "UME_CACHE": str(cache), "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "umelib", "reproduce", "five_minutes", "--profile", "smoke",
-                             "--quiet", "--device", "cpu"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen([sys.executable, "-c", TINY_REPRODUCE], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
 def _results(results: Path) -> dict:
@@ -249,13 +266,12 @@ def test_reproduce_killed_mid_run_then_rerun_writes_what_an_uninterrupted_run_wr
     whole = _reproduce(tmp_path / "r1", tmp_path / "c1")
     assert whole.wait(timeout=600) == 0, whole.stderr.read()
     p = _reproduce(tmp_path / "r2", tmp_path / "c2")
-    deadline = time.time() + 600
-    while not any((tmp_path / "c2").glob("*")) and p.poll() is None and time.time() < deadline:
-        time.sleep(0.05)  # killed once the first cache entry is written: in the middle of the chapter
+    fits = 0
+    while fits < 2 and p.stdout.readline().startswith("fit"):  # killed as the second training starts
+        fits += 1
     p.send_signal(signal.SIGKILL)
     p.wait(timeout=60)
-    partial = [q for q in tmp_path.rglob("*") if q.name.endswith(".tmp")]
-    assert not partial or all(q.parent.name != "r2" for q in partial)
+    assert fits == 2 and not (tmp_path / "r2" / "five_minutes_smoke.json").exists()
     p = _reproduce(tmp_path / "r2", tmp_path / "c2")
     assert p.wait(timeout=600) == 0, p.stderr.read()
     assert not [q for q in tmp_path.rglob("*") if q.name.endswith(".tmp")]  # no partial file left
