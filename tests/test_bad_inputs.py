@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -221,6 +222,18 @@ def test_import_umelib_does_not_import_torch():
     r = subprocess.run([sys.executable, "-X", "importtime", "-m", "umelib", "--help"], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0 and "torch" not in r.stderr
+
+
+@pytest.mark.parametrize("delay", [0.3, 1.5, 4.0])
+def test_ctrl_c_at_any_moment_is_one_line(delay):
+    p = subprocess.Popen([sys.executable, "-m", "umelib", "run", "--dataset", "synthetic", "--quiet"],
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    time.sleep(delay)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert "Traceback" not in err and p.returncode in (130, -signal.SIGINT), err
+    assert p.returncode != 130 or err.strip().splitlines()[-1] == "interrupted"
 
 
 # `python -m umelib reproduce five_minutes --profile smoke`, its smoke settings made tiny (seconds, not a minute)

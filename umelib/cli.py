@@ -127,8 +127,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .training import distributed
 
     _check_seed(args.seed)
-    if args.out:
-        check_out(args.out, args.overwrite)  # a result is never lost after training for want of a place to go
     settings = settings_from_args(args)
     for m, name in settings.get("encoders", {}).items():
         check_weights(name)  # the spec parses and its weights are on disk: fail before any data is read
@@ -141,6 +139,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps({"dataset": args.dataset, "profile": profile,
                           "overrides": settings, "config": cfg.to_dict()}, indent=2))
         return 0
+    if args.out:
+        check_out(args.out, args.overwrite)  # a result is never lost after training for want of a place to go
     _check_device(args.device)
     data_kw = _data_options(args)
     if args.etas:
