@@ -99,7 +99,7 @@ def snapshot(d: Path) -> dict[str, bytes]:
 
 RUN = ["run", "--quiet", "--profile", "smoke", "--set", "phase1.epochs=1", "--set", "phase2.epochs=1"]
 
-# name -> (setup(tmp) -> argv ('prepare_ave' first: that script), the message's text)
+# name -> (setup(tmp) -> argv (a data script's name first: that script), the message's text)
 CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "labels far above the distinct labels": (
         lambda t: [*RUN, "--dataset", npz(t, **{"train/y": np.array([0, 1, 10**9] * 20)})],
@@ -140,6 +140,9 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "prepare_ave --out a user's folder": (
         lambda t: ["prepare_ave", "--root", str(ave_root(t, "Bark&tr0&good&0&10\n")), "--out", str(user_folder(t))],
         "already holds files this script did not write (clips, manifest.json, train)"),
+    "prepare_ks --out a user's folder": (
+        lambda t: ["prepare_ks", "--root", str(t / "kinetics"), "--out", str(user_folder(t))],
+        "already holds files this script did not write"),
     "AVE list with many malformed rows": (
         lambda t: ["prepare_ave", "--root", str(ave_root(t, "Bark&tr0&good&0&10\n" + "garbage line\n" * 12)),
                    "--out", str(t / "out")], "has 12 rows that do not parse as Category&VideoID&... (the first, line 2"),
@@ -159,7 +162,7 @@ def test_bad_input_is_one_error_line(case, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("UME_CACHE", str(tmp_path / "cache"))
     argv = CASES[case][0](tmp_path)
     before = snapshot(tmp_path)
-    rc = script("prepare_ave").main(argv[1:]) if argv[0] == "prepare_ave" else main(argv)
+    rc = script(argv[0]).main(argv[1:]) if argv[0].startswith("prepare_") else main(argv)
     err = capsys.readouterr().err
     assert rc == 2, err
     lines = err.strip().splitlines()
