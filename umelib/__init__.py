@@ -11,6 +11,9 @@ The packages, bottom to top (imports point down only; see the README's Layout se
 
 Beneath them all: :mod:`umelib.errors`, :mod:`umelib.config` (every hyperparameter), :mod:`umelib.files`
 (atomic writes, JSON, checksums) and :mod:`umelib.provenance`.
+
+The public names below are imported on first use (PEP 562), so ``import umelib`` and ``python -m umelib --help``
+do not import torch.
 """
 from __future__ import annotations
 

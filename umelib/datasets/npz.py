@@ -95,8 +95,8 @@ def _num_classes(a: np.ndarray) -> int:
     """The stored ``num_classes``: one whole number >= 1."""
     whole = a.dtype.kind in "iu" or a.dtype.kind == "f" and bool(np.isfinite(a).all()) and bool((a % 1 == 0).all())
     if a.shape != () or not whole:
-        raise UmeError(f"'num_classes' must be one whole number (e.g. np.array(3)), got {a.dtype} of shape {a.shape} "
-                       f"({a.ravel()[:3].tolist()}); store it as num_classes=np.array(C) or leave it out")
+        raise UmeError(f"'num_classes' must be one whole number (e.g. np.array(3)), got {a.ravel()[:3].tolist()} "
+                       f"(dtype {a.dtype}, shape {a.shape}); store it as num_classes=np.array(C) or leave it out")
     if int(a) < 1:
         raise UmeError(f"'num_classes' must be >= 1, got {int(a)}")
     return int(a)
