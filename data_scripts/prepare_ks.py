@@ -169,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(a.out) if a.out else data_dir() / "kinetics-sounds"
 
     def go() -> None:
+        video.check_out_dir(out, "kinetics-sounds", a.force)  # before any work: never writes over others' files
         if not 0 < a.val_fraction < 1:
             raise UmeError(f"--val-fraction must lie in (0, 1), got {a.val_fraction}")
         classes = read_classes(Path(a.classes))
@@ -178,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Kinetics-Sounds: {len(classes)} classes; listed "
               + ", ".join(f"{s} {n}" for s, n in notes["listed"].items()))
         video.prepare(clips, out, classes=classes, dataset="kinetics-sounds", workers=a.workers, size=a.size,
-                      frames=a.frames, keep_clips=a.keep_clips, source=str(Path(a.root).resolve()), notes=notes)
+                      frames=a.frames, keep_clips=a.keep_clips, source=str(Path(a.root).resolve()), notes=notes,
+                      force=a.force)
 
     return exit_code(go)
 

@@ -60,7 +60,7 @@ def test_ddp_weights_and_losses_match_one_process(tmp_path):
     subprocess.run([sys.executable, str(HERE / "dist_worker.py"), "fit", str(tmp_path / "one.pt")], check=True,
                    env=env, timeout=120)
     torchrun(str(HERE / "dist_worker.py"), "fit", str(tmp_path / "two.pt"), cwd=tmp_path)
-    one, two = torch.load(tmp_path / "one.pt"), torch.load(tmp_path / "two.pt")
+    one, two = (torch.load(tmp_path / f"{n}.pt", weights_only=True) for n in ("one", "two"))
     assert set(one["world"]) == {1} and set(two["world"]) == {2}
     assert two["losses"] == pytest.approx(one["losses"], rel=1e-5)
     assert max((one["state"][k] - two["state"][k]).abs().max().item() for k in one["state"]) < 1e-6

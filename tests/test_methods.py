@@ -90,7 +90,7 @@ def test_per_modality_learning_rates(tiny):
 def test_checkpoint_is_written_atomically(tiny, tiny_cfg, tmp_path):
     t = Trainer("cpu", progress=False, checkpoint=tmp_path / "ck.pt")
     run_method("naive", tiny, tiny_cfg, t)
-    state = torch.load(tmp_path / "ck.pt")
+    state = torch.load(tmp_path / "ck.pt", weights_only=True)
     assert state["epoch"] == tiny_cfg.phase1.epochs and not list(tmp_path.glob("*.tmp"))
 
 

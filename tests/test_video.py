@@ -120,7 +120,7 @@ def test_ave_prepare(ave_out):
         peak = np.abs(np.fft.rfft(w[i])).argmax() * 11025 / 65535
         assert abs(peak - tone) < 5 and abs(sp[i, 0, :, 128].argmax() * 11025 / 512 - tone) < 25
     assert (ave_out / "train" / "ids.txt").read_text().split() == ["tr00", "tr01", "tr10", "tr11", "tr20", "tr21"]
-    assert not (ave_out / "clips").exists()  # shards removed after assembly
+    assert not (ave_out / ".shards").exists()  # shards removed after assembly
 
 
 def test_ave_rerun_resume_and_workers(ave_root, ave_out, tmp_path):
@@ -133,7 +133,7 @@ def test_ave_rerun_resume_and_workers(ave_root, ave_out, tmp_path):
     m2 = json.loads((ave_out / "manifest.json").read_text())
     assert {k: v["sha256"] for k, v in one["files"].items()} == {k: v["sha256"] for k, v in m2["files"].items()}
     (tmp_path / "manifest.json").unlink()  # as if interrupted before the assembly ended
-    next((tmp_path / "clips").rglob("va1-*.npz")).unlink()
+    next((tmp_path / ".shards").rglob("va1-*.npz")).unlink()
     resumed = video.prepare(rows, tmp_path, workers=1, keep_clips=True, **kw)
     assert resumed["decoded"] == 1 and resumed["files"] == one["files"]
 

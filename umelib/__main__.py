@@ -1,3 +1,11 @@
-from .cli import main
+"""``python -m umelib``: the command line (:mod:`umelib.cli`); Ctrl-C at any moment ends it with one line."""
+import sys
 
-raise SystemExit(main())
+try:
+    from .cli import main
+
+    code = main()
+except KeyboardInterrupt:
+    print("interrupted", file=sys.stderr)
+    code = 130
+raise SystemExit(code)

@@ -44,6 +44,23 @@ def _data_options(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+SEED_MAX = 2**32 - 1
+
+
+def _check_seed(seed: int) -> None:
+    """Seeds seed numpy and torch alike: 0 .. 2**32 - 1."""
+    if not 0 <= seed <= SEED_MAX:
+        raise UmeError(f"--seed must lie in 0..{SEED_MAX} (2**32 - 1), got {seed}")
+
+
+def _check_device(device: str | None) -> None:
+    """The device exists here (checked before any data is read)."""
+    if device is not None:
+        from .training.trainer import pick_device
+
+        pick_device(device)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from .datasets import DATASETS
     from .methods import METHODS
@@ -105,10 +122,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .datasets.registry import is_path
     from .experiments.results import format_table
     from .experiments.suite import resolve_config, run
-    from .files import save_json
+    from .files import check_out, save_json
     from .models.encoders import check_weights
     from .training import distributed
 
+    _check_seed(args.seed)
     settings = settings_from_args(args)
     for m, name in settings.get("encoders", {}).items():
         check_weights(name)  # the spec parses and its weights are on disk: fail before any data is read
@@ -121,8 +139,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps({"dataset": args.dataset, "profile": profile,
                           "overrides": settings, "config": cfg.to_dict()}, indent=2))
         return 0
-    if args.out and Path(args.out).exists() and not args.overwrite:
-        raise UmeError(f"{args.out} exists; choose another --out or pass --overwrite to replace it")
+    if args.out:
+        check_out(args.out, args.overwrite)  # a result is never lost after training for want of a place to go
+    _check_device(args.device)
     data_kw = _data_options(args)
     if args.missing_rates:
         from .experiments.suite import run_suite
@@ -158,10 +177,17 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from .models.encoders import check_weights
     from .experiments.results import format_table
 
+    from .files import check_folder
+
     if args.results_dir:
-        os.environ["UME_RESULTS"] = args.results_dir
+        os.environ["UME_RESULTS"] = str(check_folder(args.results_dir, "--results-dir"))
     if args.cache_dir:
-        os.environ["UME_CACHE"] = args.cache_dir
+        os.environ["UME_CACHE"] = str(check_folder(args.cache_dir, "--cache-dir"))
+    from .paths import cache_root, results_root
+
+    check_folder(results_root(), "the results folder ($UME_RESULTS)")
+    check_folder(cache_root(), "the cache folder ($UME_CACHE)")
+    _check_device(args.device)
     data_kw = _data_options(args)
     kw: dict[str, Any] = {"data_kw": data_kw} if data_kw else {}
     if args.encoder:
@@ -189,6 +215,10 @@ def cmd_claims(args: argparse.Namespace) -> int:
     from .files import save_json
     from .paper.overview import claim_records
 
+    from .files import check_out
+
+    if args.out:
+        check_out(args.out, args.overwrite)
     if args.results_dir:
         os.environ["UME_RESULTS"] = args.results_dir
     recs = claim_records()
@@ -285,11 +315,12 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run a command; under torchrun (``WORLD_SIZE`` > 1) join the process group first: ``run`` trains its one run
     data-parallel, ``reproduce`` spreads its jobs over the ranks; only rank 0 prints tables and writes files."""
-    from .training import distributed
-
     args = parser().parse_args(argv)
+    distributed = None
     try:
         if args.cmd in ("run", "reproduce"):
+            from .training import distributed
+
             distributed.init()
         if getattr(args, "old_eta", None):
             raise UmeError("--eta and --etas were renamed: pass --missing-rate R / --missing-rates R ... (R: the share of "
@@ -304,4 +335,5 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     finally:
-        distributed.close()
+        if distributed is not None:
+            distributed.close()

@@ -183,6 +183,8 @@ def _number(key: str, v: Any, kind: type) -> float | int:
         x = float(v)
     except (TypeError, ValueError):
         raise UmeError(f"'{key}' takes a number, got {v!r}") from None
+    if x != x or x in (float("inf"), float("-inf")):
+        raise UmeError(f"'{key}' takes a finite number, got {v!r}; give a value such as 5 or 0.9")
     if kind is int:
         if x != int(x):
             raise UmeError(f"'{key}' takes a whole number, got {v!r}")

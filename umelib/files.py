@@ -37,6 +37,38 @@ def atomic_save(obj: object, path: str | Path) -> None:
     atomic_write(Path(path), lambda f: torch.save(obj, f))
 
 
+def check_out(path: str | Path, overwrite: bool = False, flag: str = "--out") -> Path:
+    """Check, before any work, that a file can be written at ``path``: not a folder, not under a file, its folder
+    writable, and (unless ``overwrite``) not there yet. One :class:`UmeError` line per problem."""
+    path = Path(path)
+    if path.is_dir():
+        raise UmeError(f"{flag} {path} is a folder; give a file path such as {path / 'result.json'}")
+    if path.exists() and not overwrite:
+        raise UmeError(f"{path} exists; choose another {flag} or pass --overwrite to replace it")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise UmeError(f"{flag} {path} lies under {parent}, which is a file; choose a path in a folder")
+    if parent.is_dir() and not os.access(parent, os.W_OK | os.X_OK):
+        raise UmeError(f"{flag} {path}: the folder {parent} is not writable; choose a path in a folder you can write")
+    return path
+
+
+def check_folder(path: str | Path, flag: str) -> Path:
+    """Check, before any work, that ``path`` is (or can become) a folder: not a file, not under a file."""
+    path = Path(path)
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        where = "is a file" if probe == path else f"lies under {probe}, which is a file"
+        raise UmeError(f"{flag} {path} {where}; give a folder (absent, or one of umelib's own)")
+    if probe.is_dir() and not os.access(probe, os.W_OK | os.X_OK):
+        raise UmeError(f"{flag} {path}: {probe} is not writable; choose a folder you can write")
+    return path
+
+
 def save_json(obj: Any, path: str | Path, overwrite: bool = False) -> Path:
     """Write ``obj`` as JSON atomically; refuses to replace an existing file unless ``overwrite``."""
     path = Path(path)

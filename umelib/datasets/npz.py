@@ -16,12 +16,21 @@ from ..files import atomic_write, file_digest
 from .core import LABEL, PRESENT, SPLITS, MultiModalData, Split
 
 
-def _check_array(key: str, a: np.ndarray) -> None:
+def _check_array(key: str, a: np.ndarray, modality: bool = False) -> None:
     if a.dtype == object or a.dtype.kind not in "biuf":
         raise UmeError(f"array '{key}' has dtype {a.dtype}; store numbers (float or int) in the .npz")
+    if modality and a.ndim < 2:
+        raise UmeError(f"array '{key}' has shape {a.shape}, one number per sample; give it a feature axis: "
+                       f"x.reshape(-1, 1) for shape ({len(a)}, 1)")
+    if modality and 0 in a.shape[1:]:
+        raise UmeError(f"array '{key}' has shape {a.shape}: its samples hold no values; drop the modality or "
+                       "store its features")
     if a.dtype.kind == "f" and not np.isfinite(a).all():
         bad = int((~np.isfinite(a)).sum())
         raise UmeError(f"array '{key}' holds {bad} NaN/inf values; clean or impute them before training")
+
+
+MAX_SPARE_LABELS = 1024  # labels up to this count are taken as given even when few occur (a sample of the classes)
 
 
 def build_split(name: str, xs: dict[str, np.ndarray], y: np.ndarray, present: np.ndarray | None,
@@ -31,7 +40,7 @@ def build_split(name: str, xs: dict[str, np.ndarray], y: np.ndarray, present: np
     if n == 0:
         raise UmeError(f"split '{name}' is empty ('{name}/y' has 0 samples); every split needs samples")
     for m, a in xs.items():
-        _check_array(f"{name}/{m}", a)
+        _check_array(f"{name}/{m}", a, modality=True)
         if len(a) != n:
             raise UmeError(f"'{name}/{m}' has {len(a)} samples but '{name}/y' has {n}; every array of a split needs the same first dimension")
     _check_array(f"{name}/y", y)
@@ -46,6 +55,11 @@ def build_split(name: str, xs: dict[str, np.ndarray], y: np.ndarray, present: np
         k = int(y.max()) + 1 if n else 0
         if n and y.min() < 0:
             raise UmeError(f"'{name}/y' holds the label {int(y.min())}; labels must lie in 0..C-1")
+        distinct = len(np.unique(y))
+        if num_classes is None and k > max(MAX_SPARE_LABELS, 16 * distinct):
+            raise UmeError(f"'{name}/y' holds the label {k - 1} but only {distinct} distinct labels (the model would "
+                           f"get {k} outputs); number the classes 0..C-1, e.g. y = np.unique(y, "
+                           "return_inverse=True)[1], or store 'num_classes'")
         if num_classes is not None and k > num_classes:
             raise UmeError(f"'{name}/y' holds the label {k - 1}, out of range for {num_classes} classes (0..{num_classes - 1}); relabel the data or fix 'num_classes'")
         yt = torch.as_tensor(y.astype(np.int64))
@@ -77,6 +91,17 @@ def check_labels(splits: dict[str, Split], task: str) -> None:
         warnings.warn(f"the training split has a single class ({seen.pop()}); every model will predict it", stacklevel=3)
 
 
+def _num_classes(a: np.ndarray) -> int:
+    """The stored ``num_classes``: one whole number >= 1."""
+    whole = a.dtype.kind in "iu" or a.dtype.kind == "f" and bool(np.isfinite(a).all()) and bool((a % 1 == 0).all())
+    if a.shape != () or not whole:
+        raise UmeError(f"'num_classes' must be one whole number (e.g. np.array(3)), got {a.ravel()[:3].tolist()} "
+                       f"(dtype {a.dtype}, shape {a.shape}); store it as num_classes=np.array(C) or leave it out")
+    if int(a) < 1:
+        raise UmeError(f"'num_classes' must be >= 1, got {int(a)}")
+    return int(a)
+
+
 def load_npz(path: str | Path, task: str | None = None, digest: bool = True) -> MultiModalData:
     """Load a dataset from an .npz with ``train/<m>``, ``train/y``, ``test/<m>``, ``test/y`` (optional ``val/...``,
     ``<split>/present`` bool (N, M), ``num_classes``, ``task``)."""
@@ -85,7 +110,16 @@ def load_npz(path: str | Path, task: str | None = None, digest: bool = True) -> 
         raise UmeError(f"file not found: {path}; pass the path of an existing .npz")
     try:
         with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+            arrays = {}
+            for k in z.files:
+                try:
+                    arrays[k] = z[k]
+                except ValueError as e:
+                    if "allow_pickle" not in str(e):
+                        raise
+                    raise UmeError(f"array '{k}' of {path} holds Python objects (pickled), which are never loaded "
+                                   "(they could run code); store it as numbers (float or int), e.g. "
+                                   "np.asarray(x, dtype=np.float32)") from None
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise UmeError(f"cannot read {path} as .npz ({type(e).__name__}); save it with numpy.savez") from None
     if task is None:
@@ -94,7 +128,7 @@ def load_npz(path: str | Path, task: str | None = None, digest: bool = True) -> 
         arrays.pop("task", None)
     if task not in ("multiclass", "multilabel"):
         raise UmeError(f"task '{task}' unknown; use 'multiclass' or 'multilabel'")
-    num_classes = int(arrays.pop("num_classes")) if "num_classes" in arrays else None
+    num_classes = _num_classes(arrays.pop("num_classes")) if "num_classes" in arrays else None
     for s in ("train", "test"):
         if f"{s}/y" not in arrays:
             raise UmeError(f"{path.name} has no array '{s}/y'; the .npz needs train/<modality>, train/y, test/<modality>, test/y (found: {', '.join(sorted(arrays)) or 'nothing'})")
@@ -104,6 +138,11 @@ def load_npz(path: str | Path, task: str | None = None, digest: bool = True) -> 
         raise UmeError(f"{path.name} names a modality '{reserved[0]}', a reserved key of batches; rename 'train/{reserved[0]}' (and its other splits)")
     if len(mods) < 2:
         raise UmeError(f"{path.name} has {len(mods)} modality array(s) under train/; UME-MMA needs at least 2 (train/<modality>)")
+    extra = sorted({k for k in arrays if "/" in k and k.split("/", 1)[0] in SPLITS
+                    and k.split("/", 1)[1] not in ("y", "present", *mods)})
+    if extra:
+        raise UmeError(f"{path.name} has an array '{extra[0]}' but no 'train/{extra[0].split('/', 1)[1]}'; every "
+                       "modality needs its training array: add it, or drop (or rename) that array")
     splits, ks = {}, []
     for s in SPLITS:
         if f"{s}/y" not in arrays:
@@ -117,7 +156,13 @@ def load_npz(path: str | Path, task: str | None = None, digest: bool = True) -> 
         splits[s], k = build_split(s, {m: arrays[f"{s}/{m}"] for m in mods}, arrays[f"{s}/y"],
                                    arrays.get(f"{s}/present"), num_classes, task)
         ks.append(k)
+    if task == "multilabel" and len(set(ks)) > 1:
+        widths = ", ".join(f"'{s}/y' {w}" for s, w in zip(splits, ks))
+        raise UmeError(f"the label matrices of the splits have different widths ({widths}); every split needs one "
+                       "column per class, in the same order")
     k = num_classes or max(ks)
+    if task == "multiclass" and k < 2:
+        k = 2  # one class: warned about below (check_labels); the model still gets a two-way head
     check_labels(splits, task)
     info = {"source": str(path), **({"sha256": file_digest(path)} if digest else {})}
     return MultiModalData(path.stem, splits["train"], splits["test"], k, splits.get("val"), task, info)

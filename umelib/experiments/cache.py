@@ -53,7 +53,7 @@ class Cache:
     def load_phase1(path: Path, data: MultiModalData, cfg: RunConfig, encoders: Mapping[str, Any] | None,
                     device: torch.device) -> tuple[dict[str, LateFusion], dict]:
         """Phase-1 models and what was selected for them (epoch, validation score) per phase."""
-        saved = torch.load(path, map_location="cpu")
+        saved = torch.load(path, map_location="cpu", weights_only=True)
         models = {}
         for m, st in saved["states"].items():
             models[m] = unimodal_model(data, cfg, data.modalities.index(m), 0, encoders)

@@ -96,9 +96,18 @@ def local_model(name_or_path: str) -> str | None:
         return None
 
 
+def _looks_like_path(name: str) -> bool:
+    """A local path (absolute, relative with ./ or ../, ~, or more than one '/'), never a hub name ``org/model``."""
+    return name.startswith(("/", "./", "../", "~", ".\\")) or name.count("/") > 1 or "\\" in name
+
+
 def resolve_hf(name_or_path: str) -> str:
     """:func:`local_model`, else one clear error naming what was looked for and how to get it."""
     path = local_model(name_or_path)
+    if path is None and _looks_like_path(name_or_path):
+        raise UmeError(f"text encoder weights 'hf:{name_or_path}': no folder {Path(name_or_path).expanduser()}; "
+                       "pass hf:PATH with the folder that holds the model's config.json and weights (or a model "
+                       "name in the local Hugging Face cache, e.g. hf:bert-base-uncased)")
     if path is None:
         raise UmeError(f"text encoder weights 'hf:{name_or_path}' not found: no such folder and not in the local "
                        "Hugging Face cache (nothing is downloaded); where you have network run `python -c \"from "

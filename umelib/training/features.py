@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 from pathlib import Path
 from typing import Mapping
 
@@ -65,6 +66,24 @@ def encode(encoder: nn.Module, x: torch.Tensor, device: torch.device | str = "cp
     return torch.cat(out) if out else torch.empty(0)
 
 
+def _read_cached(path: Path, n: int) -> dict | None:
+    """A cached feature file, or None (with a warning) when it cannot be read or does not fit: it is then
+    recomputed and replaced atomically."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        ok = (isinstance(saved, dict) and isinstance(saved.get("x"), torch.Tensor)
+              and isinstance(saved.get("fill"), torch.Tensor) and len(saved["x"]) == n)
+    except Exception as e:  # noqa: BLE001 - a truncated or damaged file raises many kinds
+        ok, why = False, type(e).__name__
+    else:
+        why = "unexpected content"
+    if ok:
+        return saved
+    warnings.warn(f"feature cache file {path} is damaged ({why}); computing the features again and replacing it",
+                  stacklevel=3)
+    return None
+
+
 def featurize(data: MultiModalData, encoders: Mapping[str, nn.Module], cache_dir: str | Path | None = None,
               device: torch.device | str = "cpu") -> MultiModalData:
     """A copy of ``data`` whose modalities in ``encoders`` hold the (frozen) encoders' features, every split,
@@ -89,8 +108,8 @@ def featurize(data: MultiModalData, encoders: Mapping[str, nn.Module], cache_dir
             _update(h, "substitute", sub_in)
             key = h.hexdigest()[:24]
             path = Path(cache_dir) / f"features-{key}.pt" if cache_dir else None
-            if path is not None and path.exists():
-                saved = torch.load(path, map_location="cpu", weights_only=True)
+            saved = _read_cached(path, len(split)) if path is not None and path.exists() else None
+            if saved is not None:
                 feats, sub, hit = saved["x"], saved["fill"], True
             else:
                 feats = encode(enc, split.x[m], device)

@@ -21,10 +21,26 @@ LossFn = Callable[[nn.Module, Mapping[str, torch.Tensor]], torch.Tensor]
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` if given, else CUDA when available, else CPU."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """``device`` if given (checked: a known kind, and a CUDA device that exists), else CUDA when available, else
+    CPU. A bad ``device`` raises one :class:`UmeError` line."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise UmeError(f"unknown device '{device}'; use cpu, cuda, cuda:N or mps (or leave --device out)") from None
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise UmeError(f"device '{device}' asked for, but no CUDA GPU is visible to torch "
+                           f"(torch {torch.__version__}); use --device cpu, or leave --device out")
+        if dev.index is not None and dev.index >= n:
+            raise UmeError(f"device '{device}' asked for, but only {n} CUDA GPU(s) are visible (cuda:0..cuda:{n - 1})")
+    elif dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise UmeError(f"device '{device}' asked for, but MPS is not available here; use --device cpu")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise UmeError(f"device '{device}' is not supported; use cpu, cuda, cuda:N or mps")
+    return dev
 
 
 def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:

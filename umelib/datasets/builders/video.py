@@ -23,13 +23,17 @@ open or decode (``unreadable (...)``), one without a video or an audio stream, o
 nothing. A decoding error after some frames and audio were read keeps what was read (``truncated`` in the
 manifest).
 
-:func:`prepare` decodes every clip into ``<out>/clips/<settings>/<id>-<hash>.npz`` (one shard per clip, written
+:func:`prepare` decodes every clip into ``<out>/.shards/<settings>/<id>-<hash>.npz`` (one shard per clip, written
 atomically; the hash covers the file's path, size and mtime, so a changed file is decoded again), in ``workers``
 processes, then assembles per split ``<out>/<split>/{frames,frame_count,waveform,spectrogram,labels}.npy`` and
 ``ids.txt``, then ``<out>/manifest.json`` (written last: its presence marks a complete build). A rerun skips
 finished shards (an interrupted run resumes) and does nothing at all when the manifest matches the inputs and
 settings. Shards are deleted after a successful assembly unless ``keep_clips`` (they double the disk use; without
-them a rerun with *changed* inputs decodes every clip again)."""
+them a rerun with *changed* inputs decodes every clip again).
+
+Nothing it did not write is deleted or replaced: ``<out>`` must be absent, empty, or a folder of its own for the same
+dataset (its ``manifest.json``, or the ``.prepare.json`` it writes first, so an interrupted run resumes), unless
+``force`` (then files of the output names are replaced; nothing else is touched)."""
 from __future__ import annotations
 
 import hashlib
@@ -46,7 +50,7 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 
 from ...errors import UmeError
-from ...files import atomic_write, file_digest
+from ...files import atomic_write, check_folder, file_digest
 
 VERSION = "v1"
 SIZE = 224
@@ -56,6 +60,7 @@ AUDIO_SAMPLES = 65535
 N_FFT, HOP, TOP_DB = 512, 256, 80.0
 SPEC_SHAPE = (1, N_FFT // 2 + 1, 1 + AUDIO_SAMPLES // HOP)  # (1, 257, 256)
 SPLITS = ("train", "val", "test")
+SHARDS, MARKER = ".shards", ".prepare.json"  # the per-clip shards' folder; the mark of a folder this code writes
 AV_HINT = "install PyAV with `pip install av` (its wheels bundle FFmpeg; no system ffmpeg is needed)"
 _WINDOW = np.hanning(N_FFT + 1)[:-1]  # periodic Hann
 _FULL_SCALE = _WINDOW.sum() / 2  # |STFT| of a full-scale sine at its bin
@@ -327,9 +332,39 @@ def _up_to_date(out: Path, digest: str) -> dict | None:
     return m
 
 
+def _owner(out: Path) -> str | None:
+    """The dataset a preparation wrote ``out`` for (its manifest, else its start mark), or None."""
+    for name, key in (("manifest.json", "inputs_sha256"), (MARKER, "prepared_by")):
+        try:
+            m = json.loads((out / name).read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(m, dict) and key in m and isinstance(m.get("dataset"), str):
+            return m["dataset"]
+    return None
+
+
+def check_out_dir(out_dir: str | Path, dataset: str, force: bool = False) -> Path:
+    """Check ``--out`` before any work: a folder (not a file, not under one) that is absent, empty, or prepared by
+    this code for ``dataset``; any other folder only with ``force``. One :class:`UmeError` line otherwise."""
+    out = check_folder(out_dir, "--out")
+    if not out.is_dir() or force:
+        return out
+    owner = _owner(out)
+    if owner == dataset:
+        return out
+    items = sorted(p.name for p in out.iterdir())
+    if not items:
+        return out
+    what = (f"a prepared '{owner}'" if owner else f"files this script did not write ({', '.join(items[:3])}"
+            f"{', ...' if len(items) > 3 else ''})")
+    raise UmeError(f"--out {out} already holds {what}; choose a new or empty folder, or pass --force to write "
+                   "into it (files of the output names are replaced, nothing else is touched)")
+
+
 def prepare(rows: Sequence[Clip], out_dir: str | Path, *, classes: Sequence[str], dataset: str, workers: int = 1,
             size: int = SIZE, frames: int = FRAMES, keep_clips: bool = False, source: str | None = None,
-            notes: dict | None = None, log: Callable[[str], None] | None = print) -> dict:
+            notes: dict | None = None, log: Callable[[str], None] | None = print, force: bool = False) -> dict:
     """Decode ``rows`` (:class:`Clip`) and write the arrays and ``manifest.json`` under ``out_dir`` (see the module
     doc). Label ``i`` is ``classes[i]``. Returns the manifest, with ``decoded`` (clips decoded by this call) and
     ``up_to_date`` (True when nothing had to be done) added."""
@@ -343,8 +378,8 @@ def prepare(rows: Sequence[Clip], out_dir: str | Path, *, classes: Sequence[str]
     bad = sorted({c.split for c in rows} - set(SPLITS))
     if bad:
         raise UmeError(f"unknown split '{bad[0]}'; use {', '.join(SPLITS)}")
+    out = check_out_dir(out_dir, dataset, force)
     _av()
-    out = Path(out_dir)
     cfg = settings(size, frames)
     digest = inputs_digest(rows, classes, cfg)
     done = _up_to_date(out, digest)
@@ -353,7 +388,9 @@ def prepare(rows: Sequence[Clip], out_dir: str | Path, *, classes: Sequence[str]
             "nothing to do")
         return {**done, "decoded": 0, "up_to_date": True}
     start = time.perf_counter()
-    shard_dir = out / "clips" / f"S{size}-F{frames}-{VERSION}"
+    mark = {"prepared_by": "umelib.datasets.builders.video", "dataset": dataset}
+    atomic_write(out / MARKER, lambda f: f.write(json.dumps(mark).encode()))
+    shard_dir = out / SHARDS / f"S{size}-F{frames}-{VERSION}"
     state, decoded = _decode_all(rows, shard_dir, size, frames, max(1, int(workers)), log)
     (out / "manifest.json").unlink(missing_ok=True)
     skipped, kept = [], {s: [] for s in SPLITS}
@@ -382,7 +419,7 @@ def prepare(rows: Sequence[Clip], out_dir: str | Path, *, classes: Sequence[str]
                 **({"notes": notes} if notes else {})}
     atomic_write(out / "manifest.json", lambda f: f.write((json.dumps(manifest, indent=1) + "\n").encode()))
     if not keep_clips:
-        shutil.rmtree(out / "clips", ignore_errors=True)
+        shutil.rmtree(out / SHARDS, ignore_errors=True)
     log(f"wrote {out}: " + ", ".join(f"{s} {v['clips']}" for s, v in splits.items())
         + f"; skipped {len(skipped)} ({dict(reasons)}); {manifest['wall_s']} s")
     return {**manifest, "decoded": decoded, "up_to_date": False}
@@ -394,4 +431,6 @@ def add_prepare_options(ap) -> None:
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="decoding processes")
     ap.add_argument("--size", type=int, default=SIZE, help=f"frame side S in pixels (default {SIZE})")
     ap.add_argument("--frames", type=int, default=FRAMES, help=f"frames kept per clip at 1 fps (default {FRAMES})")
-    ap.add_argument("--keep-clips", action="store_true", help="keep the per-clip shards after assembly")
+    ap.add_argument("--keep-clips", action="store_true", help="keep the per-clip shards (<out>/.shards) after assembly")
+    ap.add_argument("--force", action="store_true", help="write into an --out folder that holds other files (files "
+                    "of the output names are replaced; nothing else is touched)")
