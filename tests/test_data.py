@@ -34,7 +34,7 @@ def test_subsample_is_seeded():
 
 def test_config_profiles():
     assert umelib.get_config("full").phase1.batch_size == 64  # App. B.1.1
-    assert umelib.get_config("full", "ave").phase1.lr == {"audio": 1e-3, "visual": 1e-4}
+    assert umelib.get_config("full", "ave").phase1.lr == {"audio": 1e-3, "visual": 1e-4, "head": 1e-3}  # + Tian & Xu
     with pytest.raises(UmeError, match="unknown config keys"):
         umelib.get_config("smoke", learning_rate=3)
 

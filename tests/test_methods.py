@@ -152,3 +152,22 @@ def test_phase1_fused_is_the_averaged_phase1_models_without_phase_2(tiny, tiny_c
     for a, b in zip(seq, stk):
         assert a["metrics"] == pytest.approx(b["metrics"], abs=0.5)
         assert "phase1-fused" not in a["provenance"]["selected_epoch"]
+
+
+def test_equal_compute_gives_methods_from_scratch_both_phases_epochs(tiny, tiny_cfg):
+    """With equal_compute a method trained from scratch runs phase1.epochs + phase2.epochs epochs (UME-MMA's total);
+    without it, phase 1's; the rule is read back from a run's config."""
+    import dataclasses
+
+    from umelib.experiments.results import compute_rule
+    from umelib.methods import setup_method
+
+    cfg = dataclasses.replace(tiny_cfg, equal_compute=True)
+    assert setup_method("naive", tiny, cfg).phase.epochs == tiny_cfg.phase1.epochs + tiny_cfg.phase2.epochs
+    assert setup_method("naive", tiny, tiny_cfg).phase.epochs == tiny_cfg.phase1.epochs
+    uni = pretrain(tiny, tiny_cfg, Trainer("cpu", seed=0, progress=False))
+    assert setup_method("ume-mma", tiny, cfg, uni).phase.epochs == tiny_cfg.phase2.epochs
+    assert compute_rule(cfg.to_dict()).startswith("equal epochs")
+    assert compute_rule(tiny_cfg.to_dict()).startswith("unequal")
+    assert compute_rule(umelib.get_config("full", "own.npz").to_dict()).startswith("every method trained to convergence")
+    assert umelib.get_config("cpu-intermediate", "avmnist").equal_compute and umelib.get_config("full", "avmnist").equal_compute

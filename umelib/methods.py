@@ -6,6 +6,7 @@ setting); methods that start from phase-1 weights use the phase-2 ones (App. B).
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, NamedTuple
@@ -260,6 +261,8 @@ def setup_method(method: str, data: MultiModalData, cfg: RunConfig, pretrained: 
         model.load_unimodal(pretrained)
         model.freeze_encoders(rec.freeze)
     phase = cfg.phase2 if rec.pretrain else cfg.phase1
+    if cfg.equal_compute and not rec.pretrain:  # from scratch: as many epochs as UME-MMA's two phases together
+        phase = dataclasses.replace(phase, epochs=cfg.phase1.epochs + cfg.phase2.epochs)
     subs = dict(data.train.fill)
     aug = MissingModalityAugmentation(cfg.drop_p, cfg.aug_mode, subs) if rec.augment else None
     if aug is None and not bool(data.train.present.all()):

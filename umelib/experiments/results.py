@@ -23,6 +23,16 @@ def validation_score(result: Mapping) -> float | None:
     return entry.get("val") if isinstance(entry, Mapping) else None
 
 
+def compute_rule(config: Mapping) -> str:
+    """How the methods of a run were given compute, from its resolved config (``provenance.config``)."""
+    p1 = config.get("phase1") or {}
+    if p1.get("patience"):
+        return f"every method trained to convergence on validation (patience {p1['patience']})"
+    if config.get("equal_compute"):
+        return "equal epochs: methods from scratch train phase 1 + phase 2 epochs"
+    return "unequal: methods from scratch train phase 1's epochs only, UME-MMA phase 1 + phase 2"
+
+
 def settings_of(results: Iterable[Mapping]) -> list[str]:
     """Protocol settings in table order: complete, miss:*, avg (then anything else)."""
     keys: list[str] = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
-from ..experiments.results import validation_score
+from ..experiments.results import compute_rule, validation_score
 from . import reference as paper
 from .display import book_pandas
 from ..verdicts import PIPELINE, Claim, Diff, all_pairs, holm, non_inferiority, superiority
@@ -50,9 +50,9 @@ def chance_check(results: Iterable[Mapping]) -> str | None:
     return None
 
 
-def frame(claims: list[Claim], why_not: str | None):
+def frame(claims: list[Claim], why_not: str | None, results: Iterable[Mapping] = ()):
     """The claims of one table (one family: Holm's levels set here) as a DataFrame; the JSON records ride along in
-    ``attrs["records"]``."""
+    ``attrs["records"]``, and how the run's methods were given compute (from ``results``) in ``attrs["compute"]``."""
     pd = book_pandas()
 
     holm(claims)
@@ -63,7 +63,10 @@ def frame(claims: list[Claim], why_not: str | None):
              "paper": c.paper, "test": f"{c.test}, level {c.level:.3g}" if c.test not in ("none", "exact") else c.test,
              "verdict": c.verdict} for c in claims]
     df = pd.DataFrame(rows).set_index("claim")
-    df.attrs["records"] = [c.record() for c in claims]
+    configs = [r["provenance"]["config"] for r in results if "config" in r.get("provenance", {})]
+    compute = compute_rule(configs[0]) if configs else None
+    df.attrs["records"] = [dict(c.record(), compute=compute) for c in claims]
+    df.attrs["compute"] = compute
     if why_not:
         df.attrs["note"] = why_not
     return df
@@ -110,7 +113,7 @@ def table1(results: Iterable[Mapping], missing: Mapping[str, str] | None = None,
                                 ", ".join(f"{m} {mean_std(worst[m])}" for m in others),
                                 f"{pworst} ({min(ref[pworst][c] for c in missing):.2f})",
                                 {m: Diff.of(worst[m], worst["naive"]) for m in others}))
-    return frame(claims, why_not)
+    return frame(claims, why_not, results)
 
 
 def table4(results: Iterable[Mapping], missing: Mapping[str, str] | None = None):
@@ -142,7 +145,7 @@ def table4(results: Iterable[Mapping], missing: Mapping[str, str] | None = None)
                                   f"{mean_std(ours['ume-mma-frozen'])} vs {mean_std(ours['frozen-heads'])}",
                                   "not in the paper", "frozen-heads",
                                   Diff.of(ours["ume-mma-frozen"], ours["frozen-heads"])))
-    return frame(claims, why_not)
+    return frame(claims, why_not, results)
 
 
 def sweep(results: Iterable[Mapping], missing: Mapping[str, str] | None = None):
@@ -170,12 +173,12 @@ def sweep(results: Iterable[Mapping], missing: Mapping[str, str] | None = None):
     ours = "; ".join(f"p={p:g}: {mean_std(by[p])}" for p in ps)
     claim = "the best drop probability lies strictly between the smallest and the largest tried"
     if not inner:
-        return frame([Claim(claim, ours, theirs, "none", note="needs 3 or more drop probabilities")], why_not)
+        return frame([Claim(claim, ours, theirs, "none", note="needs 3 or more drop probabilities")], why_not, results)
     on_val = all(len(val.get(p, [])) == len(by[p]) for p in inner)
     best = max(inner, key=lambda p: sum(val[p]) / len(val[p]) if on_val else Diff.of(by[p]).mean)
     claim += f" (the inner p = {best:g} chosen on {'validation' if on_val else 'test: no validation scores recorded'})"
     return frame([all_pairs(claim, ours, theirs, {f"p={ps[0]:g}": Diff.of(by[best], by[ps[0]]),
-                                                  f"p={ps[-1]:g}": Diff.of(by[best], by[ps[-1]])})], why_not)
+                                                  f"p={ps[-1]:g}": Diff.of(by[best], by[ps[-1]])})], why_not, results)
 
 
 def verdict_counts(table) -> str:

@@ -275,6 +275,7 @@ def committed_curves(results: Iterable[Mapping], phases: Iterable[str] | None = 
 
 def claims_markdown(records: Iterable[Mapping]) -> str:
     """The claim records as a Markdown table (the README's verdict table is this, between its markers)."""
+    records = list(records)
     lines = ["| table | claim | test (level) | difference(s) [interval at the claim's level] | verdict |",
              "|:--|:--|:--|:--|:--|"]
     for r in records:
@@ -290,4 +291,8 @@ def claims_markdown(records: Iterable[Mapping]) -> str:
         verdict = r["verdict"] if r["verdict"] in ("holds", "fails") else r["verdict"]
         lines.append(f"| {r['table']} | {r['claim'].replace('|', chr(92) + '|')} | {test} | {diff} | "
                      f"{'**' + verdict + '**' if verdict in ('holds', 'fails') else verdict} |")
+    compute = {r["table"]: r["compute"] for r in records if r.get("compute")}
+    if compute:
+        lines += ["", "How each table's methods were given compute:", ""]
+        lines += [f"- {t}: {c}" for t, c in compute.items()]
     return "\n".join(lines)

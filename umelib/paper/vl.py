@@ -116,7 +116,7 @@ def fig3_claims(results: Iterable[Mapping], rates: Iterable[float] | None = None
                                       "image-only model", f"{mean_std(ume[1.0])} vs {mean_std(io)}",
                                       "Sec. 3.2 (Table 1 on audio-visual data)", "image-only model",
                                       Diff.of(ume[1.0], io), TWO_POINTS))
-    return frame(claims, why_not)
+    return frame(claims, why_not, results)
 
 
 def by_fraction(results: Iterable[Mapping], method: str, phase2: str, setting: str) -> dict[float, dict[int, float]]:
@@ -181,7 +181,7 @@ def table3_claims(results: Iterable[Mapping], setting: str = "complete"):
                                       f"{mean_std(ume[f])} vs {mean_std(only[f])}",
                                       "both variants are the paper's; it does not say which gave Table 3",
                                       "complete only", Diff.of(ume[f], only[f])))
-    return frame(claims, why_not)
+    return frame(claims, why_not, results)
 
 
 def class_counts(data) -> "object":
