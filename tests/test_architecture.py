@@ -12,7 +12,7 @@ ROOT_README = PKG.parent / "README.md"
 
 # Rank of each part of the library: a module may import lower ranks and its own part, nothing else.
 # (Top-level modules are parts of their own; errors sits under the other bottom modules, evaluate under methods.)
-RANKS = {"errors": 0, "verdicts": 0, "config": 0.5, "files": 0.5, "provenance": 0.5, "texts": 0.5, "paths": 0.5,
+RANKS = {"errors": 0, "verdicts": 0, "config": 0.5, "files": 0.5, "provenance": 0.5, "texts": 0.5, "paths": 0.5, "protocols": 0.75,
          "datasets": 1, "models": 1, "theory": 1,
          "training": 2, "evaluate": 3, "methods": 3.5, "experiments": 4, "paper": 5, "cli": 6}
 BOOK_ONLY = ("pandas", "matplotlib", "seaborn", "IPython")  # presentation libraries: umelib.paper alone imports them

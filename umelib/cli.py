@@ -77,6 +77,11 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"{title}:")
         for k, h in reg.items():
             print(f"  {k:20s} {h}")
+    from .protocols import PROTOCOLS
+
+    print("protocols (python -m umelib masks; rate = share of samples without the modality):")
+    for p in PROTOCOLS.values():
+        print(f"  {p.name:20s} {p.help} (used by: {p.used_by})")
     print("own data: pass --dataset PATH.npz (arrays train/<modality>, train/y, test/<modality>, test/y)")
     return 0
 
@@ -211,6 +216,32 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_masks(args: argparse.Namespace) -> int:
+    from .config import VAL_FRACTION
+    from .datasets.registry import load_dataset
+    from .files import check_out
+    from .protocols import make_masks, protocol, save_masks
+
+    protocol(args.protocol)
+    check_out(args.out, args.overwrite)
+    if not 0 <= args.seed < 2 ** 32:
+        raise UmeError(f"--seed must lie in 0..4294967295 (2**32 - 1), got {args.seed}")
+    data = load_dataset(args.dataset, **_data_options(args))
+    sha = data.sha256()
+    data = data.with_validation(VAL_FRACTION)  # the splits a run sees before any subsample (see prepare)
+    modality = args.modality or ("both" if len(data.modalities) > 1 else data.modalities[0])
+    sizes = {s: len(sp) for s, sp in data.splits()}
+    masks = make_masks(sizes, data.modalities, sha, args.protocol, args.rate, modality, args.seed)
+    meta = {"dataset": args.dataset, "data_sha256": sha, "protocol": args.protocol, "rate": args.rate,
+            "modality": modality, "seed": args.seed, "modalities": ",".join(data.modalities)}
+    digest = save_masks(args.out, masks, meta)
+    for s, m in masks.items():
+        miss = {mod: int((~m[:, j]).sum()) for j, mod in enumerate(data.modalities)}
+        _say(f"{s}: {len(m)} samples, missing {miss}")
+    _say(f"wrote {args.out} (sha256 {digest})")
+    return 0
+
+
 def cmd_claims(args: argparse.Namespace) -> int:
     from .files import save_json
     from .paper.overview import claim_records
@@ -303,6 +334,18 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--device", default=None)
     c.add_argument("--quiet", action="store_true")
     c.set_defaults(fn=cmd_reproduce)
+    mk = sub.add_parser("masks", help="fixed, seeded presence masks of a named missing-modality protocol, with their sha256")
+    mk.add_argument("--dataset", required=True, help="a registered name or a path to an .npz")
+    mk.add_argument("--protocol", required=True, help="test-only, train-test, train-only (see 'list')")
+    mk.add_argument("--rate", type=float, required=True, help="the share of samples WITHOUT the modality (eta = 1 - rate)")
+    mk.add_argument("--modality", default=None, help="the modality that goes missing, or both (split evenly; default "
+                    "both)")
+    mk.add_argument("--seed", type=int, default=0)
+    mk.add_argument("--data-root", default=None, metavar="DIR", help="where a public dataset lies (as for run)")
+    mk.add_argument("--data-opt", action="append", default=[], metavar="KEY=VALUE", help="an option of the dataset's loader")
+    mk.add_argument("--out", required=True, help="the .npz to write (refuses to overwrite)")
+    mk.add_argument("--overwrite", action="store_true")
+    mk.set_defaults(fn=cmd_masks)
     k = sub.add_parser("claims", help="every claim of the paper checked on the committed results, one JSON record each")
     k.add_argument("--out", default=None, help="write the records here (refuses to overwrite)")
     k.add_argument("--overwrite", action="store_true", help="allow --out to replace an existing file")

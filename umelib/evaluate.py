@@ -11,6 +11,7 @@ from torch import nn
 
 from .training.augment import Substitute, replace
 from .datasets.core import Split
+from .errors import UmeError
 from .training.trainer import autocast, pick_device
 
 
@@ -79,3 +80,73 @@ def evaluate(model: nn.Module, split: Split, task: str = "multiclass", missing_r
         out[s] = score(logits, split.y.cpu(), task)
     out["avg"] = {k: sum(out[s][k] for s in settings) / len(settings) for k in out["complete"]}
     return out
+
+
+def bootstrap_interval(logits: torch.Tensor, y: torch.Tensor, task: str, n_boot: int = 1000, seed: int = 0,
+                       groups: torch.Tensor | None = None) -> dict[str, tuple[float, float]]:
+    """95% percentile intervals of :func:`score` over test items resampled with replacement (``groups``: resample
+    whole groups, e.g. the two designs of one emoji, so that items sharing content move together)."""
+    g = torch.Generator().manual_seed(seed)
+    n = len(y)
+    if groups is None:
+        idx = torch.randint(n, (n_boot, n), generator=g)
+    else:
+        ids, inv = torch.unique(groups, return_inverse=True)
+        members = [torch.nonzero(inv == k).squeeze(1) for k in range(len(ids))]
+        picks = torch.randint(len(ids), (n_boot, len(ids)), generator=g)
+        idx = [torch.cat([members[int(k)] for k in row]) for row in picks]
+    if task != "multilabel" and groups is None:  # accuracy: one vectorized mean per resample
+        correct = (logits.argmax(1) == y).float()
+        vals = {"accuracy": 100 * correct[idx].mean(1)}
+    else:
+        per = [score(logits[i], y[i], task) for i in idx]
+        vals = {k: torch.tensor([p[k] for p in per]) for k in per[0]}
+    return {k: (float(v.quantile(0.025)), float(v.quantile(0.975))) for k, v in vals.items()}
+
+
+def evaluate_protocol(model, split: Split, task: str = "multiclass", protocol: str = "any-subset",
+                      present: torch.Tensor | None = None, substitutes: Mapping[str, Substitute] | None = None,
+                      device: str | torch.device | None = None, n_boot: int = 1000, seed: int = 0,
+                      groups: torch.Tensor | None = None) -> dict[str, dict[str, float]]:
+    """Any model under a named protocol (:mod:`umelib.protocols`): ``model`` is an ``nn.Module`` or a callable that
+    takes a dict of modality tensors (plus ``"present"`` and ``"label"``, which it may ignore) and returns logits.
+    ``any-subset``: every non-empty subset of modalities present (``complete``, ``present:a``, ...); other protocols:
+    ``present`` (N, M) bool, the test masks of :func:`umelib.protocols.make_masks`, as the setting ``masked``, beside
+    ``complete``. Each setting's metrics come with ``<metric>_lo`` / ``<metric>_hi``: a 95% bootstrap interval over
+    test items (``groups``: items resampled together)."""
+    from .protocols import protocol as get_protocol, subset_settings
+
+    get_protocol(protocol)
+    mods = split.modalities
+    if protocol == "any-subset":
+        settings = {name: torch.tensor([m in missing for m in mods]).expand(len(split), -1)
+                    for name, missing in subset_settings(mods).items()}
+    else:
+        if present is None or tuple(present.shape) != (len(split), len(mods)):
+            raise UmeError(f"protocol '{protocol}' needs the test presence masks, shape ({len(split)}, {len(mods)}); "
+                           "make them with python -m umelib masks")
+        settings = {"complete": torch.zeros(len(split), len(mods), dtype=torch.bool), "masked": ~present.bool()}
+    if device is None:
+        params = list(model.parameters()) if isinstance(model, nn.Module) else []
+        device = params[0].device if params else torch.device("cpu")
+    wrapped = model if isinstance(model, nn.Module) else _Callable(model)
+    out = {}
+    y = split.y.cpu()
+    for name, missing in settings.items():
+        logits = predict(wrapped, split, missing, substitutes, device=device)
+        metrics = score(logits, y, task)
+        for k, (lo, hi) in bootstrap_interval(logits, y, task, n_boot, seed, groups).items():
+            metrics[f"{k}_lo"], metrics[f"{k}_hi"] = lo, hi
+        out[name] = metrics
+    return out
+
+
+class _Callable(nn.Module):
+    """A plain callable as a module (for :func:`predict`)."""
+
+    def __init__(self, fn) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return self.fn(batch)
