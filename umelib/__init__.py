@@ -14,6 +14,8 @@ Beneath them all: :mod:`umelib.errors`, :mod:`umelib.config` (every hyperparamet
 """
 from .config import PhaseConfig, RunConfig, get_config
 from .datasets import MultiModalData, Split, load_dataset, load_npz, save_npz
+from .datasets.builders.own import from_arrays, from_csv, from_image_folders
+from .datasets.kinds import KINDS
 from .datasets.synthetic import GaussianSpec, bayes_reference, make_gaussian
 from .errors import UmeError
 from .evaluate import evaluate, predict
@@ -24,6 +26,6 @@ from .provenance import __version__
 from .training import MissingModalityAugmentation, MultiTrainer, Trainer, fit_many
 
 __all__ = ["__version__", "MissingModalityAugmentation", "PhaseConfig", "RunConfig", "get_config", "MultiModalData", "Split",
-           "load_dataset", "load_npz", "save_npz", "UmeError", "evaluate", "predict", "bayes_reference", "prepare",
+           "load_dataset", "load_npz", "save_npz", "from_arrays", "from_csv", "from_image_folders", "KINDS", "UmeError", "evaluate", "predict", "bayes_reference", "prepare",
            "run", "run_suite", "LateFusion", "METHODS", "pretrain", "run_method", "GaussianSpec", "make_gaussian",
            "Trainer", "MultiTrainer", "fit_many"]

@@ -81,7 +81,8 @@ def check_kind(name: str, kind: str, x: Any, where: str = "") -> None:
             else f"{a.dtype} samples of shape {tuple(shape)}"
         raise UmeError(f"modality '{name}'{at} is of kind {kind} but holds {got}; a {kind} modality holds "
                        f"{SAMPLE_DIMS[kind]}" + (" (pass a list of str for text)" if kind == "text" else "")
-                       + (f"; rename it or give kinds={{'{name}': '{infer_kind(name, a)}'}}" if name == "text" else ""))
+                       + (f"; rename it, or give its kind (kinds={{'text': '{infer_kind(name, a)}'}}, --kind text={infer_kind(name, a)})"
+                          if name == "text" else ""))
 
 
 def resolve_kinds(xs: Mapping[str, Any], given: Mapping[str, str] | None = None, where: str = "") -> dict[str, str]:

@@ -16,6 +16,7 @@ from ..errors import UmeError
 from ..files import atomic_save
 from . import distributed as dist
 from .graphs import StepGraph, graphs_wanted
+from .progress import Progress
 
 LossFn = Callable[[nn.Module, Mapping[str, torch.Tensor]], torch.Tensor]
 
@@ -221,8 +222,6 @@ class Trainer:
         With ``val_score`` (model -> score on the validation split, higher is better), the score after each epoch
         drives ``cfg.plateau`` (lower the rate), ``cfg.patience`` (stop early) and ``cfg.select_best`` (end on
         the best epoch); what was selected is appended to ``selected``. The test split is never seen here."""
-        from tqdm.auto import tqdm
-
         model.to(self.device)
         resident = self.uses_resident(split)
         if self.device.type == "cuda":
@@ -239,7 +238,7 @@ class Trainer:
         steps = cfg.epochs * max(1, n_ep // cfg.batch_size)
         ddp = self.data_parallel()
         other_rank = ddp and not dist.is_main()  # data-parallel: rank 0 shows the bar
-        bar = tqdm(total=steps, desc=desc, disable=not self.progress or other_rank, leave=False)
+        bar = Progress(steps, desc, cfg.epochs, self.progress and not other_rank)
         model.train()
         world, net = dist.world_size() if ddp else 1, None
         if ddp:
@@ -300,17 +299,18 @@ class Trainer:
             self.history.append({"phase": desc, "epoch": epoch + 1, "loss": mean, "seconds": time.perf_counter() - t0,
                                  "samples": seen, "resident": resident,
                                  "cuda_graph": graphed is not None and graphed.failed is None, "world_size": world})
-            bar.set_postfix(loss=f"{mean:.3f}")
             if self.checkpoint and (not ddp or dist.is_main()):
                 atomic_save({"model": model.state_dict(), "epoch": epoch + 1, "phase": desc}, self.checkpoint)
             if val_score is not None:
                 v = float(val_score(model.eval()))
                 model.train()
                 self.history[-1]["val"] = v
-                bar.set_postfix(loss=f"{mean:.3f}", val=f"{v:.2f}")
+                bar.epoch(epoch + 1, loss=mean, val=v)
                 if sel.update(v, epoch + 1, model.state_dict):
                     break
-        bar.close()
+            else:
+                bar.epoch(epoch + 1, loss=mean)
+        bar.close("(stopped: no improvement)" if epochs_run < cfg.epochs else "")
         net = None  # DDP's hooks on the parameters go with it
         model.eval()
         if sel.best_state is not None:

@@ -177,7 +177,8 @@ def from_csv(path: str | Path, modalities: Mapping[str, str | Sequence[str]], la
         wanted.append(split)
     missing = [c for c in wanted if c not in columns]
     if missing:
-        raise UmeError(f"column '{missing[0]}' is not in {path.name} (columns: {', '.join(columns)})")
+        what = "label column" if missing[0] == label else "split column" if missing[0] == split else "column"
+        raise UmeError(f"{what} '{missing[0]}' is not in {path.name} (columns: {', '.join(columns)})")
     col = lambda c: [r.get(c) or "" for r in rows]
     xs, present = {}, []
     for m, cols in modalities.items():
