@@ -27,7 +27,7 @@ class Progress:
         self.stream = stream
         self.bar = None
         self.last: str | None = None
-        self.shown = 0.0
+        self.shown: float | None = None
         if enabled and on_terminal(stream):
             from tqdm import tqdm
 
@@ -48,7 +48,7 @@ class Progress:
             return
         self.last = f"{self.desc}: epoch {k}/{self.epochs} " + " ".join(f"{n} {v}" for n, v in shown.items())
         now = time.monotonic()
-        if now - self.shown >= LINE_EVERY_S:
+        if self.shown is None or now - self.shown >= LINE_EVERY_S:
             self._line(self.last)
             self.shown, self.last = now, None
 
