@@ -80,9 +80,12 @@ def epoch_order(n: int, total: int, generator: torch.Generator) -> torch.Tensor:
     return perms[0] if len(perms) == 1 else torch.cat(perms)[:total]
 
 
+PERFECT = 100.0  # the best validation score there is (accuracy or F1, in %): with patience, training stops there
+
+
 class Selection:
     """Model selection on the validation score over epochs: best epoch and its weights (``select_best``), a rate cut
-    after ``plateau`` epochs without improvement, a stop after ``patience`` such epochs."""
+    after ``plateau`` epochs without improvement, a stop after ``patience`` such epochs (or at a perfect score)."""
 
     def __init__(self, cfg: PhaseConfig, opt: torch.optim.Optimizer | None) -> None:
         self.cfg = cfg
@@ -104,7 +107,7 @@ class Selection:
             self.waited += 1
         if self.plateau is not None:
             self.plateau.step(score)
-        if self.cfg.patience and self.waited >= self.cfg.patience:
+        if self.cfg.patience and (self.waited >= self.cfg.patience or score >= PERFECT):  # nothing left to improve
             self.stopped_at = epoch
             return True
         return False
