@@ -43,6 +43,14 @@ def build(path: Path, n: int, seed: int = 0) -> umelib.MultiModalData:
     return umelib.from_arrays({"image": img[idx], "text": [txt[i] for i in idx]}, names, path, overwrite=True)
 
 
+def result(rows: list[dict]) -> dict:
+    import torch
+
+    return {"what": "unimodal + naive + ume-mma, profile full, own .npz of emoji images (32 px) and names",
+            "target": "all three within 120 s on 2 cores", "torch_threads": torch.get_num_threads(),
+            "cores": os.cpu_count(), "rows": rows, "provenance": provenance({}, "cpu", 0.0)}
+
+
 def cpu_s() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -55,8 +63,6 @@ def main() -> None:
     ap.add_argument("--encoder", action="append", default=[], metavar="MODALITY=SPEC",
                     help="name encoders instead of the defaults (a second row for comparison)")
     args = ap.parse_args()
-    import torch
-
     tmp = Path(tempfile.mkdtemp(prefix="ume-bench-"))
     os.environ["UME_FEATURES"], os.environ["UME_CACHE"] = str(tmp / "features"), str(tmp / "cache")
     data = build(tmp / "own.npz", args.n)
@@ -76,12 +82,9 @@ def main() -> None:
                                         for ph, e in (r["provenance"].get("selected_epoch") or {}).items()}
                           for r in res}}
         rows.append(row)
+        save_json(result(rows), args.out, overwrite=True)  # after each row: a long second row loses nothing
         print(f"{row['given']}: {wall:.1f} s wall, {cpu:.1f} s CPU, load {row['load_avg_1min']}; "
               + "; ".join(f"{m} avg {v['avg']:.1f}" for m, v in row["metrics"].items() if "avg" in v))
-    out = {"what": "unimodal + naive + ume-mma, profile full, own .npz of emoji images (32 px) and names",
-           "target": "all three within 120 s on 2 cores", "torch_threads": torch.get_num_threads(),
-           "rows": rows, "provenance": provenance({}, "cpu", 0.0)}
-    save_json(out, args.out, overwrite=True)
     print(f"wrote {args.out}")
 
 

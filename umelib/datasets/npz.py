@@ -97,7 +97,7 @@ def load_npz(path: str | Path, task: str | None = None, digest: bool = True, kin
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except ValueError as e:
-        if "allow_pickle" in str(e):
+        if "allow_pickle" in str(e) and zipfile.is_zipfile(path):
             raise UmeError(f"{path.name} holds pickled Python objects (an object array, e.g. a list of str saved by "
                            "numpy); umelib never unpickles files: store numbers, and text through "
                            "umelib.from_arrays (UTF-8 bytes)") from None
