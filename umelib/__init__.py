@@ -34,10 +34,11 @@ _LAZY = {"PhaseConfig": "config", "RunConfig": "config", "get_config": "config",
          "prepare": "experiments.suite", "run": "experiments.suite", "run_suite": "experiments.suite",
          "METHODS": "methods", "pretrain": "methods", "run_method": "methods", "LateFusion": "models",
          "MissingModalityAugmentation": "training", "MultiTrainer": "training", "Trainer": "training",
-         "fit_many": "training"}
+         "fit_many": "training", "from_arrays": "datasets.builders.own", "from_csv": "datasets.builders.own",
+         "from_image_folders": "datasets.builders.own", "KINDS": "datasets.kinds"}
 
 __all__ = ["__version__", "MissingModalityAugmentation", "PhaseConfig", "RunConfig", "get_config", "MultiModalData", "Split",
-           "load_dataset", "load_npz", "save_npz", "UmeError", "evaluate", "predict", "bayes_reference", "prepare",
+           "load_dataset", "load_npz", "save_npz", "from_arrays", "from_csv", "from_image_folders", "KINDS", "UmeError", "evaluate", "predict", "bayes_reference", "prepare",
            "run", "run_suite", "LateFusion", "METHODS", "pretrain", "run_method", "GaussianSpec", "make_gaussian",
            "Trainer", "MultiTrainer", "fit_many"]
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m umelib run ...`` and ``python -m umelib list``."""
+"""Command line: ``python -m umelib run ...``, ``python -m umelib import-data ...`` and ``python -m umelib list``."""
 from __future__ import annotations
 
 import argparse
@@ -82,7 +82,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     print("protocols (python -m umelib masks; rate = share of samples without the modality):")
     for p in PROTOCOLS.values():
         print(f"  {p.name:20s} {p.help} (used by: {p.used_by})")
-    print("own data: pass --dataset PATH.npz (arrays train/<modality>, train/y, test/<modality>, test/y)")
+    print("own data: pass --dataset PATH.npz (arrays train/<modality>, train/y, test/<modality>, test/y); "
+          "build one with import-data")
     return 0
 
 
@@ -140,10 +141,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     profile = args.profile or os.environ.get("UME_PROFILE") or ("full" if is_path(args.dataset) else "smoke")
     cfg = resolve_config(name, profile, None)
     cfg = apply_settings(cfg, settings)  # checks every key and value before any data is read
+    chosen = _chosen_encoders(args.dataset, cfg)
     if args.print_config:
-        print(json.dumps({"dataset": args.dataset, "profile": profile,
-                          "overrides": settings, "config": cfg.to_dict()}, indent=2))
+        print(json.dumps({"dataset": args.dataset, "profile": profile, "overrides": settings,
+                          "encoders": chosen, "config": cfg.to_dict()}, indent=2))
         return 0
+    _say("encoders: " + ", ".join(f"{m}={e['encoder']} ({e['kind']}, {e['by']})" for m, e in chosen.items()))
     if args.out:
         check_out(args.out, args.overwrite)  # a result is never lost after training for want of a place to go
     _check_device(args.device)
@@ -174,6 +177,61 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.out and distributed.is_main():  # only rank 0 writes (atomically)
         save_json(r, args.out, overwrite=args.overwrite)
         _say(f"wrote {args.out}")
+    return 0
+
+
+def _chosen_encoders(dataset: str, cfg: Any) -> dict[str, dict[str, str]]:
+    """Per modality of an .npz: its kind, the encoder a run gives it and why ('given', or 'default for its kind');
+    for a registered dataset, the encoders its config names."""
+    from .datasets.npz import load_npz
+    from .datasets.registry import is_path
+    from .experiments.suite import default_encoders
+
+    if not is_path(dataset):
+        return {m: {"encoder": e, "kind": "-", "by": "dataset default or given"} for m, e in cfg.encoders.items()}
+    data = load_npz(dataset, digest=False)
+    from .experiments.suite import check_modality_names
+
+    check_modality_names(cfg, data.modalities)
+    defaults = default_encoders(data, cfg)
+    return {m: {"encoder": cfg.encoders.get(m) or defaults[m], "kind": k,
+                "by": "given" if m in cfg.encoders else "default for its kind"} for m, k in data.kinds.items()}
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Build an .npz from a CSV (``--csv``) or from folders (``--folders``), checked as the Python builders check."""
+    from .datasets.builders.own import from_csv, from_image_folders
+
+    kinds = {}
+    for p in args.kind:
+        m, eq, k = p.partition("=")
+        if not m or not eq:
+            raise UmeError(f"--kind takes modality=kind (e.g. --kind caption=text), got '{p}'")
+        kinds[m] = k
+    common = {"out": args.out, "seed": args.seed, "overwrite": args.overwrite, "kinds": kinds}
+    if bool(args.csv) == bool(args.folders):
+        raise UmeError("import-data takes one source: --csv FILE (with --label and --modality) or --folders DIR")
+    if args.folders:
+        if args.modality or args.label:
+            raise UmeError("--modality and --label go with --csv; folders name modalities and classes themselves")
+        data = from_image_folders(args.folders, size=args.size, gray=args.gray, skip_unreadable=args.skip_unreadable,
+                                  **common)
+    else:
+        if not args.label:
+            raise UmeError("--csv needs --label COLUMN (the class column)")
+        if not args.modality:
+            raise UmeError("--csv needs --modality NAME=COLUMN[,COLUMN...] for each modality (at least 2)")
+        mods: dict[str, Any] = {}
+        for p in args.modality:
+            m, eq, cols = p.partition("=")
+            if not m or not eq or not cols:
+                raise UmeError(f"--modality takes NAME=COLUMN (text or one number) or NAME=COL1,COL2,... (a vector), "
+                               f"got '{p}'")
+            names = [c.strip() for c in cols.split(",")]
+            mods[m] = names[0] if len(names) == 1 else names
+        data = from_csv(args.csv, mods, args.label, label_sep=args.label_sep, split=args.split_column or (0.7, 0.1, 0.2),
+                        **common)
+    print(f"wrote {args.out}: {data!r}")
     return 0
 
 
@@ -315,6 +373,27 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(fn=cmd_run)
+    i = sub.add_parser("import-data", help="build an .npz from a CSV (a column or columns per modality, a label column, "
+                       "an optional split column) or from folders root/<modality>/<class>/<sample>.<ext>")
+    i.add_argument("--csv", default=None, metavar="FILE", help="a CSV file with a header row")
+    i.add_argument("--label", default=None, metavar="COLUMN", help="with --csv: the class column")
+    i.add_argument("--label-sep", default=None, metavar="SEP", help="with --csv: a multi-label column, labels split by SEP")
+    i.add_argument("--modality", action="append", default=[], metavar="NAME=COLUMN[,COLUMN...]",
+                   help="with --csv: a modality from one column (text or a number) or several (a vector)")
+    i.add_argument("--split-column", default=None, metavar="COLUMN", help="with --csv: train/val/test per row "
+                   "(default: 70/10/20, stratified by class)")
+    i.add_argument("--folders", default=None, metavar="DIR", help="root/<modality>/<class>/<sample>.<ext>: images, "
+                   ".txt or .npy")
+    i.add_argument("--size", type=int, default=32, help="with --folders: images resized to SIZE x SIZE (default 32)")
+    i.add_argument("--gray", action="store_true", help="with --folders: gray images (1 channel)")
+    i.add_argument("--skip-unreadable", action="store_true", help="with --folders: leave out (and count) images "
+                   "that cannot be read instead of stopping")
+    i.add_argument("--kind", action="append", default=[], metavar="MODALITY=KIND",
+                   help="a modality's kind (text, image, audio, spectrogram, video, vector); default: inferred")
+    i.add_argument("--seed", type=int, default=0, help="seed of the stratified split")
+    i.add_argument("--out", required=True, metavar="FILE.npz")
+    i.add_argument("--overwrite", action="store_true", help="allow --out to replace an existing file")
+    i.set_defaults(fn=cmd_import)
     c = sub.add_parser("reproduce", help="rerun a chapter's experiments and write <results dir>/<chapter>_<profile>.json")
     c.add_argument("chapter")
     c.add_argument("--profile", default="full")

@@ -80,7 +80,8 @@ def load_multibench_avmnist(root: str | Path, n_val: int = 5000) -> MultiModalDa
     built = {s: build_split(s, {"image": p[0], "audio": p[1]}, p[2], None, 10, "multiclass")[0]
              for s, p in parts.items()}
     return MultiModalData("avmnist-multibench", built["train"], built["test"], 10, built.get("val"),
-                          info={"source": str(root), "scaling": scale or "as stored"})
+                          info={"source": str(root), "scaling": scale or "as stored",
+                                "kinds": {"image": "image", "audio": "spectrogram"}})
 
 
 # ---------------------------------------------------------------- registered datasets
@@ -93,7 +94,7 @@ def _load_build(variant: str, path: str | Path | None) -> MultiModalData:
             cmd += f" --out {p.parent}"
         raise UmeError(f"AV-MNIST ({variant}) is not built: {p} is missing; build it with `{cmd}`"
                        + (" (about 10 minutes on 2 cores)" if variant == "full" else ""))
-    data = load_npz(p, digest=False)  # the manifest holds the file's sha256 (checked when it was built)
+    data = load_npz(p, digest=False, kinds={"image": "image", "audio": "spectrogram"})  # the manifest holds the file's sha256 (checked when it was built)
     data.name = "avmnist" if variant == "full" else f"avmnist-{variant}"
     man = p.parent / "manifest.json"
     if man.exists():

@@ -60,6 +60,18 @@ class Split:
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in [*self.x.values(), self.y, self.present])
 
+    def describe(self, kinds: Mapping[str, str] | None = None) -> str:
+        """Per modality: (kind,) sample shape, dtype and the share of samples that have it."""
+        parts = []
+        for j, (m, t) in enumerate(self.x.items()):
+            share = float(self.present[:, j].float().mean()) if len(self) else 0.0
+            kind = f"{kinds[m]} " if kinds and m in kinds else ""
+            parts.append(f"{m}: {kind}{tuple(t.shape[1:])} {str(t.dtype).replace('torch.', '')} {share:.0%} present")
+        return ", ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"Split({len(self)} samples; {self.describe()})"
+
 
 @dataclass
 class MultiModalData:
@@ -76,6 +88,20 @@ class MultiModalData:
     @property
     def modalities(self) -> list[str]:
         return self.train.modalities
+
+    @property
+    def kinds(self) -> dict[str, str]:
+        """Each modality's kind (``info["kinds"]``, as recorded or inferred when loaded; else inferred now)."""
+        from .kinds import infer_kind
+
+        known = self.info.get("kinds") or {}
+        return {m: known.get(m) or infer_kind(m, t) for m, t in self.train.x.items()}
+
+    def __repr__(self) -> str:
+        sizes = "/".join(str(len(s)) for _, s in self.splits())
+        names = "/".join(s for s, _ in self.splits())
+        return (f"MultiModalData('{self.name}', {self.task}, {self.num_classes} classes, {names} {sizes}; "
+                f"{self.train.describe(self.kinds)})")
 
     def input_shapes(self) -> dict[str, tuple[int, ...]]:
         return {m: tuple(t.shape[1:]) for m, t in self.train.x.items()}

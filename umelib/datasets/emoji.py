@@ -152,7 +152,7 @@ def emoji(seed: int = 0, path: str | Path | None = None, size: int = 32, label: 
     check_labels(splits, task)
     man = _manifest(p)
     info = {"source": str(p), "classes": classes, "label": label, "size": size, "test_design": test_design,
-            "designs": kept, "licences": LICENCES, "attribution": ATTRIBUTION, "meta": meta,
+            "designs": kept, "kinds": {"image": "image", "text": "text"}, "licences": LICENCES, "attribution": ATTRIBUTION, "meta": meta,
             "meta_alignment": "rows of the splits as loaded (subsample/with_validation do not carry it)",
             "split": "by emoji, fixed at build time (seed 0), stratified by subcategory; seed is ignored"}
     if man.get("files", {}).get(NPZ_NAME, {}).get("sha256"):

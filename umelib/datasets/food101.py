@@ -134,7 +134,7 @@ def food101(seed: int = 0, root: str | Path | None = None, size: int = 64, cache
     n = len(y_train)
     info = {"source": str(root), "sha256": light_digest(file, splits), "classes": classes, "skipped": dict(skipped),
             "text": f"title, <= {TEXT_BYTES} UTF-8 bytes", "image": f"{TRANSFORM}, {size}x{size}",
-            "image_cache": str(file),
+            "image_cache": str(file), "kinds": {"image": "image", "text": "text"},
             "validation": f"carved from training: {len(val_idx)} of {n} samples ({VAL_FRACTION:.0%}, stratified, "
                           f"seed {VAL_SEED})", **({"limit": limit} if limit is not None else {})}
     return MultiModalData("food101", splits["train"], splits["test"], len(classes), splits["val"], "multiclass", info)

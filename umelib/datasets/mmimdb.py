@@ -134,5 +134,5 @@ def mmimdb(seed: int = 0, root: str | Path | None = None, size: int = 64, cache_
             "dropped_genres": dict(dropped.most_common()), "text": f"longest plot, <= {TEXT_BYTES} UTF-8 bytes",
             "image": f"{TRANSFORM}, {size}x{size}", "image_cache": str(file),
             "validation": f"given (the release's dev split, {len(splits['val'])} samples)",
-            **({"limit": limit} if limit is not None else {})}
+            "kinds": {"image": "image", "text": "text"}, **({"limit": limit} if limit is not None else {})}
     return MultiModalData("mmimdb", splits["train"], splits["test"], len(GENRES), splits["val"], "multilabel", info)

@@ -1,12 +1,15 @@
 """Own data as ``.npz``: validation of every array (one clear error per problem), loading and saving.
 
 Layout: ``train/<modality>``, ``train/y``, ``test/<modality>``, ``test/y``, optional ``val/...``,
-``<split>/present`` (bool, samples x modalities), ``num_classes``, ``task``."""
+``<split>/present`` (bool, samples x modalities), ``num_classes``, ``task``, ``kind/<modality>`` (a string of
+:data:`~umelib.datasets.kinds.KINDS`; inferred, with a one-line notice, where missing)."""
 from __future__ import annotations
 
+import sys
 import warnings
 import zipfile
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import torch
@@ -14,6 +17,7 @@ import torch
 from ..errors import UmeError
 from ..files import atomic_write, file_digest
 from .core import LABEL, PRESENT, SPLITS, MultiModalData, Split
+from .kinds import resolve_kinds
 
 
 def _check_array(key: str, a: np.ndarray, modality: bool = False) -> None:
@@ -102,9 +106,15 @@ def _num_classes(a: np.ndarray) -> int:
     return int(a)
 
 
-def load_npz(path: str | Path, task: str | None = None, digest: bool = True) -> MultiModalData:
+_NOTICED: set[tuple[str, int]] = set()  # files whose inferred kinds were already reported (one notice each)
+
+
+def load_npz(path: str | Path, task: str | None = None, digest: bool = True, kinds: Mapping[str, str] | None = None,
+             notice: bool = True) -> MultiModalData:
     """Load a dataset from an .npz with ``train/<m>``, ``train/y``, ``test/<m>``, ``test/y`` (optional ``val/...``,
-    ``<split>/present`` bool (N, M), ``num_classes``, ``task``)."""
+    ``<split>/present`` bool (N, M), ``num_classes``, ``task``, ``kind/<m>``). Kinds the file does not record come
+    from ``kinds``, else are inferred (with a one-line notice on stderr unless ``notice`` is False); they land in
+    ``info["kinds"]``. Never unpickles anything."""
     path = Path(path)
     if not path.exists():
         raise UmeError(f"file not found: {path}; pass the path of an existing .npz")
@@ -129,6 +139,7 @@ def load_npz(path: str | Path, task: str | None = None, digest: bool = True) -> 
     if task not in ("multiclass", "multilabel"):
         raise UmeError(f"task '{task}' unknown; use 'multiclass' or 'multilabel'")
     num_classes = _num_classes(arrays.pop("num_classes")) if "num_classes" in arrays else None
+    recorded = {k.split("/", 1)[1]: str(arrays.pop(k)) for k in [k for k in arrays if k.startswith("kind/")]}
     for s in ("train", "test"):
         if f"{s}/y" not in arrays:
             raise UmeError(f"{path.name} has no array '{s}/y'; the .npz needs train/<modality>, train/y, test/<modality>, test/y (found: {', '.join(sorted(arrays)) or 'nothing'})")
@@ -164,7 +175,16 @@ def load_npz(path: str | Path, task: str | None = None, digest: bool = True) -> 
     if task == "multiclass" and k < 2:
         k = 2  # one class: warned about below (check_labels); the model still gets a two-way head
     check_labels(splits, task)
-    info = {"source": str(path), **({"sha256": file_digest(path)} if digest else {})}
+    train = {m: arrays[f"train/{m}"] for m in mods}
+    found = resolve_kinds(train, {**{m: v for m, v in (kinds or {}).items() if m in train}, **recorded}, path.name)
+    guessed = [m for m in mods if m not in recorded and m not in (kinds or {})]
+    said = (str(path.resolve()), path.stat().st_mtime_ns)
+    if guessed and notice and said not in _NOTICED:
+        _NOTICED.add(said)
+        print(f"note: {path.name} records no kind for {', '.join(guessed)}; inferred "
+              f"{', '.join(f'{m}={found[m]}' for m in guessed)} (umelib.from_arrays(..., kinds=...) records them)",
+              file=sys.stderr)
+    info = {"source": str(path), "kinds": found, **({"sha256": file_digest(path)} if digest else {})}
     return MultiModalData(path.stem, splits["train"], splits["test"], k, splits.get("val"), task, info)
 
 
@@ -177,4 +197,5 @@ def save_npz(data: MultiModalData, path: str | Path) -> None:
         arrays[f"{s}/y"] = split.y.numpy()
         if not bool(split.present.all()):
             arrays[f"{s}/present"] = split.present.numpy()
+    arrays.update({f"kind/{m}": np.array(k) for m, k in data.kinds.items()})
     atomic_write(Path(path), lambda f: np.savez_compressed(f, **arrays))

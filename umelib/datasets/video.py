@@ -149,6 +149,7 @@ def load_prepared(name: str, root: Path, hint: str, audio: str = "waveform", fra
                               else " float32 (N, 1, 257, 256), log |STFT| (n_fft 512, hop 256) in [-1, 1]"),
             "skipped": dict(m.get("skipped_counts", {})), "prepared": m.get("created"),
             "validation": (f"given ({len(splits['val'])} clips: {val_note})" if "val" in splits else "none"),
+            "kinds": {"visual": "video", "audio": "audio" if audio == "waveform" else "spectrogram"},
             **({"limit": limit} if limit is not None else {})}
     return MultiModalData(name, splits["train"], splits["test"], len(classes), splits.get("val"), "multiclass", info)
 

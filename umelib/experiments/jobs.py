@@ -77,7 +77,7 @@ def make_job_result(job: Job, data: MultiModalData, ref: dict | None, metrics: d
                     t_pre: float, by_rate: dict | None = None, **prov: Any) -> dict:
     """The result dict of a finished job (provenance: ``world_size`` = processes that trained it), cached."""
     metric = headline_metric(data.task)
-    extra_prov = {k: data.info[k] for k in ("train_available", "features") if k in data.info}
+    extra_prov = {k: data.info[k] for k in ("train_available", "features", "kinds", "encoders") if k in data.info}
     if dist.active() and not dist.data_parallel():
         extra_prov["job_rank"] = {"rank": dist.rank(), "of": dist.world_size()}
     p = provenance(job.cfg.to_dict(), ctx.device, wall, phase1_shared_s=round(t_pre, 3), n_train=len(data.train),

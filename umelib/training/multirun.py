@@ -21,6 +21,7 @@ from ..config import PhaseConfig
 from ..datasets.core import LABEL, PRESENT, Split
 from ..errors import UmeError
 from .graphs import StepGraph, graphs_wanted
+from .progress import Progress
 from .trainer import LossFn, Selection, ValFn, autocast, epoch_order, make_optimizer, pick_device
 
 
@@ -78,8 +79,6 @@ class MultiTrainer:
         ``val_scores[k]`` scores run k on its validation split after each epoch; each run is selected (best epoch,
         patience) as ``Trainer`` selects it, so its result is that of a sequential run; training goes on until every
         run has stopped. A rate cut on plateau (``cfg.plateau``) needs one rate per run: train those one by one."""
-        from tqdm.auto import tqdm
-
         k_runs = len(models)
         check_stackable(models)
         augments = list(augments) if augments is not None else [None] * k_runs
@@ -138,7 +137,7 @@ class MultiTrainer:
         graphed = StepGraph(train_step, opt) if graphs_wanted(self.graphs, dev) else None
         n_ep = max(n, cfg.epoch_samples or 0)
         steps = cfg.epochs * max(1, n_ep // cfg.batch_size)
-        bar = tqdm(total=steps, desc=f"{desc} x{k_runs}", disable=not self.progress, leave=False)
+        bar = Progress(steps, f"{desc} x{k_runs}", cfg.epochs, self.progress)
         sels = [Selection(cfg, None) for _ in range(k_runs)]
         final: list[dict | None] = [None] * k_runs  # a stopped run's weights, frozen at its stop
         epochs_run = [0] * k_runs
@@ -172,7 +171,7 @@ class MultiTrainer:
                 self.history.append({"phase": desc, "run": k, "seed": int(seeds[k]), "epoch": epoch + 1,
                                      "loss": mean, "seconds": dt, "samples": n_ep, "runs_together": k_runs,
                                      "cuda_graph": graphed is not None and graphed.failed is None})
-            bar.set_postfix(loss=f"{sum(means) / k_runs:.3f}")
+            bar.epoch(epoch + 1, loss=sum(means) / k_runs)
             live = [k for k in range(k_runs) if final[k] is None]
             for k in live:
                 epochs_run[k] = epoch + 1

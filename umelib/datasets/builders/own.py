@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -19,6 +20,7 @@ from ...errors import UmeError
 from ...files import atomic_write
 from ...texts import encode_texts
 from ..core import SPLITS, MultiModalData
+from ..kinds import resolve_kinds
 from ..npz import load_npz
 
 Fractions = tuple[float, float, float]
@@ -43,6 +45,14 @@ def _labels(y: Any, task: str | None) -> tuple[np.ndarray, str, list[str] | None
     names = sorted({str(v) for v in y})
     index = {n: i for i, n in enumerate(names)}
     return np.array([index[str(v)] for v in y], dtype=np.int64), "multiclass", names
+
+
+def _is_str_list(x: Any) -> bool:
+    """Whether ``x`` is a sequence of str (a text modality), not a tensor or numeric array."""
+    if hasattr(x, "detach"):
+        return False
+    a = np.asarray(x)
+    return a.dtype.kind in "UO" and a.ndim == 1 and all(isinstance(t, str) for t in a)
 
 
 def _modality(name: str, x: Any, n: int, max_text_bytes: int) -> np.ndarray:
@@ -91,10 +101,12 @@ def split_assignment(y: np.ndarray, split: Fractions | Sequence[str], seed: int 
 def from_arrays(xs: Mapping[str, Any], y: Any, out: str | Path, *, present: Any = None, task: str | None = None,
                 num_classes: int | None = None, split: Fractions | Sequence[str] = (0.7, 0.1, 0.2), seed: int = 0,
                 class_names: Sequence[str] | None = None, max_text_bytes: int = 512,
-                overwrite: bool = False) -> MultiModalData:
+                overwrite: bool = False, kinds: Mapping[str, str] | None = None) -> MultiModalData:
     """Write ``xs`` (modality -> array of N rows, or a list of N strings for text) and labels ``y`` (class indices,
     class names, or a 0/1 matrix for a multi-label task) as an ``.npz`` at ``out``, split by ``split`` (fractions
-    train/val/test, stratified, ``seed``; or a name per sample). ``present`` (N, M) bool marks missing inputs."""
+    train/val/test, stratified, ``seed``; or a name per sample). ``present`` (N, M) bool marks missing inputs.
+    ``kinds`` (modality -> text, image, audio, spectrogram, video, vector) is recorded in the file (``kind/<m>``);
+    a modality not named there gets its kind inferred (a list of str: text), which picks its default encoder."""
     out = Path(out)
     if out.suffix != ".npz":
         raise UmeError(f"{out} must end in .npz (load_npz and the CLI tell files from dataset names by it)")
@@ -104,7 +116,12 @@ def from_arrays(xs: Mapping[str, Any], y: Any, out: str | Path, *, present: Any 
     n = len(yy)
     if n == 0:
         raise UmeError("no samples: the labels are empty")
+    unknown = sorted(set(kinds or {}) - set(xs))
+    if unknown:
+        raise UmeError(f"kinds given for modality '{unknown[0]}' that is not among the inputs ({', '.join(xs)})")
     arrays = {m: _modality(m, x, n, max_text_bytes) for m, x in xs.items()}
+    texts = {m: "text" for m, x in xs.items() if _is_str_list(x)}
+    kind = resolve_kinds(arrays, {**texts, **dict(kinds or {})}, out.name)
     pres = None if present is None else np.asarray(present, dtype=bool)
     if pres is not None and pres.shape != (n, len(arrays)):
         raise UmeError(f"present must have shape ({n}, {len(arrays)}) = (samples, modalities {list(arrays)}), got {pres.shape}")
@@ -115,6 +132,7 @@ def from_arrays(xs: Mapping[str, Any], y: Any, out: str | Path, *, present: Any 
     names = list(class_names) if class_names is not None else names
     if names:
         z["class_names"] = np.array(names)
+    z.update({f"kind/{m}": np.array(k) for m, k in kind.items()})
     for s in SPLITS:
         sel = where == s
         if not sel.any():
@@ -159,7 +177,8 @@ def from_csv(path: str | Path, modalities: Mapping[str, str | Sequence[str]], la
         wanted.append(split)
     missing = [c for c in wanted if c not in columns]
     if missing:
-        raise UmeError(f"column '{missing[0]}' is not in {path.name} (columns: {', '.join(columns)})")
+        what = "label column" if missing[0] == label else "split column" if missing[0] == split else "column"
+        raise UmeError(f"{what} '{missing[0]}' is not in {path.name} (columns: {', '.join(columns)})")
     col = lambda c: [r.get(c) or "" for r in rows]
     xs, present = {}, []
     for m, cols in modalities.items():
@@ -230,7 +249,8 @@ def _csv_labels(values: list[str]) -> np.ndarray:
     return np.array([v.strip() for v in values], dtype=str)
 
 
-def _read_file(p: Path, size: int, gray: bool) -> np.ndarray | str:
+def _read_file(p: Path, size: int, gray: bool) -> np.ndarray | str | None:
+    """A sample file's content; None for an image that cannot be read."""
     if p.suffix.lower() == ".txt":
         return p.read_text(encoding="utf-8").strip()
     if p.suffix.lower() == ".npy":
@@ -241,16 +261,18 @@ def _read_file(p: Path, size: int, gray: bool) -> np.ndarray | str:
         with Image.open(p) as im:
             im = im.convert("L" if gray else "RGB").resize((size, size), Image.BILINEAR)
             a = np.asarray(im, dtype=np.uint8)
-    except OSError as e:
-        raise UmeError(f"cannot read image {p} ({type(e).__name__}); remove or replace the file") from None
+    except (OSError, ValueError, SyntaxError):
+        return None
     return a[None] if gray else a.transpose(2, 0, 1)
 
 
 def from_image_folders(root: str | Path, out: str | Path, *, size: int = 32, gray: bool = False,
-                       split: Fractions = (0.7, 0.1, 0.2), seed: int = 0, **kw: Any) -> MultiModalData:
+                       split: Fractions = (0.7, 0.1, 0.2), seed: int = 0, skip_unreadable: bool = False,
+                       **kw: Any) -> MultiModalData:
     """An ``.npz`` from ``root/<modality>/<class>/<sample>.<ext>``: images (resized to ``size`` x ``size``,
     ``uint8`` (C, H, W), RGB or ``gray``), ``.txt`` (text) or ``.npy`` (arrays of one shape). A sample is its
-    class and file stem; where a modality has no file for it, the input is marked missing."""
+    class and file stem; where a modality has no file for it, the input is marked missing. Images that cannot be
+    read are an error naming them, or with ``skip_unreadable`` left out (marked missing), named and counted."""
     root = Path(root)
     if not root.is_dir():
         raise UmeError(f"folder not found: {root}; pass a folder holding one subfolder per modality")
@@ -259,6 +281,7 @@ def from_image_folders(root: str | Path, out: str | Path, *, size: int = 32, gra
         raise UmeError(f"{root} has {len(mods)} modality folder(s); UME-MMA needs at least 2 "
                        "(root/<modality>/<class>/<sample>.<ext>)")
     files: dict[str, dict[tuple[str, str], Path]] = {}
+    image_mods = []
     for m in mods:
         found = [f for c in sorted((root / m).iterdir()) if c.is_dir()
                  for f in sorted(c.iterdir()) if f.is_file() and not f.name.startswith(".")]
@@ -273,11 +296,30 @@ def from_image_folders(root: str | Path, out: str | Path, *, size: int = 32, gra
         if len(files[m]) < len(found):
             raise UmeError(f"{root / m} holds two files with the same name stem in one class folder; a sample is its "
                            "class and stem: rename or remove one")
+        if kinds == {"image"}:
+            image_mods.append(m)
     keys = sorted(set().union(*files.values()))
     present = np.array([[k in files[m] for m in mods] for k in keys], dtype=bool)
     xs: dict[str, Any] = {}
+    vals_of = {m: [_read_file(files[m][k], size, gray) if present[i, j] else None for i, k in enumerate(keys)]
+               for j, m in enumerate(mods)}
+    bad = [files[m][k] for j, m in enumerate(mods) for i, k in enumerate(keys) if present[i, j] and vals_of[m][i] is None]
+    if bad:
+        shown = ", ".join(str(f.relative_to(root)) for f in bad[:3]) + (", ..." if len(bad) > 3 else "")
+        if not skip_unreadable:
+            raise UmeError(f"{len(bad)} image file(s) under {root} cannot be read ({shown}); remove or replace them, "
+                           "or pass skip_unreadable=True (--skip-unreadable) to leave them out")
+        print(f"note: skipped {len(bad)} unreadable image file(s) under {root} ({shown}); their inputs are missing",
+              file=sys.stderr)
+        present &= np.array([[vals_of[m][i] is not None for m in mods] for i in range(len(keys))], dtype=bool)
+        keep = present.any(1)
+        keys = [k for k, ok in zip(keys, keep) if ok]
+        vals_of = {m: [v for v, ok in zip(vals_of[m], keep) if ok] for m in mods}
+        present = present[keep]
     for j, m in enumerate(mods):
-        vals = [_read_file(files[m][k], size, gray) if present[i, j] else None for i, k in enumerate(keys)]
+        vals = vals_of[m]
+        if not any(v is not None for v in vals):
+            raise UmeError(f"no file of modality '{m}' under {root} could be read")
         first = next(v for v in vals if v is not None)
         if isinstance(first, str):
             xs[m] = [v or "" for v in vals]
@@ -287,4 +329,5 @@ def from_image_folders(root: str | Path, out: str | Path, *, size: int = 32, gra
             raise UmeError(f"the .npy files of '{m}' have shapes {sorted(shapes)[:3]}; all need one shape")
         xs[m] = np.stack([v if v is not None else np.zeros_like(first) for v in vals])
     y = [c for c, _ in keys]
+    kw["kinds"] = {**{m: "image" for m in image_mods}, **kw.get("kinds", {})}
     return from_arrays(xs, y, out, present=None if present.all() else present, split=split, seed=seed, **kw)
