@@ -178,7 +178,7 @@ def test_bad_input_one_line(tmp_path, capsys):
     np.savez(tmp_path / "p.npz", **{"train/a": np.array(["x", None], dtype=object), "train/y": np.zeros(2)})
     assert main(["run", "--dataset", str(tmp_path / "p.npz"), "--print-config"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: p.npz holds pickled Python objects")
+    assert len(err) == 1 and err[0].startswith("error: array 'train/a' of ") and "holds Python objects (pickled)" in err[0]
     d = from_arrays(xs, y, tmp_path / "k.npz")  # a kind entry for a modality the file does not have
     z = dict(np.load(tmp_path / "k.npz", allow_pickle=False).items())
     np.savez(tmp_path / "k2.npz", **z, **{"kind/ghost": np.array("text")})
