@@ -1,4 +1,5 @@
 import pytest
+
 from umelib import PhaseConfig
 from umelib import run_suite
 
