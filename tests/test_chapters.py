@@ -61,6 +61,11 @@ def test_the_cache_folder_follows_what_outputs_depend_on(tmp_path):
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "r.json").write_text("{}")
     assert book.cache_key(tmp_path, env) != key
+    stale, other = tmp_path / "_build" / ".jupyter_cache" / key, tmp_path / "_build" / ".jupyter_cache" / "full-0123"
+    stale.mkdir(parents=True)
+    other.mkdir()
+    now = book.chapter_cache(tmp_path, env, prune=True)
+    assert now.name == book.cache_key(tmp_path, env) and not stale.exists() and other.exists()  # same profile only
 
 
 @pytest.mark.slow
@@ -80,7 +85,7 @@ def test_chapter_executes(path, monkeypatch):
     res = single_nb_execution(nb, cwd=str(path.parent), timeout=EXECUTE["timeout"],
                               allow_errors=EXECUTE["allow_errors"], meta_override=True)
     assert res.err is None, f"{path.name} failed:\n{res.exc_string}"
-    cache = get_cache(str(book.chapter_cache(ROOT, ENV)))
+    cache = get_cache(str(book.chapter_cache(ROOT, ENV, prune=True)))
     cache.cache_notebook_bundle(CacheBundleIn(nb, str(path), data={"execution_seconds": res.time}),
                                 check_validity=False, overwrite=True)
     assert cache.match_cache_notebook(nbformat.read(path, as_version=4)).uri == str(path)  # what the book looks up

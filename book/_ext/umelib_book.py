@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +38,21 @@ def cache_key(root: Path = ROOT, env: dict | None = None) -> str:
     return f"{env['UME_PROFILE']}-{h.hexdigest()[:16]}"
 
 
-def chapter_cache(root: Path = ROOT, env: dict | None = None) -> Path:
-    """The jupyter-cache folder of this checkout, profile and environment: _build/.jupyter_cache/<cache_key>."""
-    return root / "_build" / ".jupyter_cache" / cache_key(root, env)
+def chapter_cache(root: Path = ROOT, env: dict | None = None, prune: bool = False) -> Path:
+    """The jupyter-cache folder of this checkout, profile and environment: _build/.jupyter_cache/<cache_key>;
+    ``prune`` removes the folders of the same profile keyed on an older state (no build can hit them again)."""
+    path = root / "_build" / ".jupyter_cache" / cache_key(root, env)
+    if prune and path.parent.is_dir():
+        profile = path.name.rsplit("-", 1)[0]
+        for old in path.parent.glob(f"{profile}-*"):
+            if old != path and old.is_dir() and old.name.rsplit("-", 1)[0] == profile:
+                shutil.rmtree(old, ignore_errors=True)
+    return path
 
 
 def use_chapter_cache(app: Any, config: Any) -> None:
     if config.nb_execution_mode == "cache" and not config.nb_execution_cache_path:
-        config.nb_execution_cache_path = str(chapter_cache(Path(app.srcdir)))
+        config.nb_execution_cache_path = str(chapter_cache(Path(app.srcdir), prune=True))
 
 
 def _key(js: Any) -> tuple:
