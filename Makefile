@@ -1,6 +1,8 @@
-# make book : install, build the embedded data, execute every chapter (profile $UME_PROFILE, default smoke),
-#             render HTML into _build/html
-# make test : install and run the tests (unit tests + every chapter through nbmake)
+# make book : install, build the embedded data, render HTML into _build/html; chapters come from the execution
+#             cache `make test` fills (_build/.jupyter_cache/<profile>-<key>), those not there are executed
+#             (profile $UME_PROFILE, default smoke)
+# make test : install and run every test, every chapter included (executed once, into the book's cache): CI's gate
+# make check : the fast tier for contributors: the tests not marked slow (no chapters, no subprocess training)
 # make check-book : open chosen pages of _build/html in headless Chromium, offline (CHECK_BOOK_ARGS=... to pass options)
 # make book-gpu : on a GPU, train every experiment in the full profile and run every chapter through papermill
 # Uses the active virtualenv/conda env if there is one, else creates .venv here.
@@ -15,7 +17,7 @@ STAMP := $(if $(VENV),$(VENV),build)/.umelib-installed
 export UME_PROFILE ?= smoke
 export PYTHONHASHSEED := 0
 
-.PHONY: install data data-full data-ave data-ks mathjax book book-gpu check-book test bench strip clean device-prep
+.PHONY: install data data-full data-ave data-ks mathjax book book-gpu check-book test check bench strip clean device-prep
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -62,7 +64,10 @@ book-gpu: data-full
 	$(PY) data_scripts/book_gpu.py $(BOOK_GPU_ARGS)
 
 test: data
-	$(PY) -m pytest -q tests --nbmake --nbmake-timeout=900 book
+	$(PY) -m pytest -q tests --durations=25
+
+check: data
+	$(PY) -m pytest -q tests -m "not slow" --durations=10
 
 bench: install
 	$(PY) bench/throughput.py

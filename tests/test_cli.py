@@ -1,13 +1,46 @@
 """The CLI end to end, and every bad input as one clear line on stderr with exit code 2."""
+import io
 import json
+import os
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
+from typing import NamedTuple
 
 import numpy as np
 import pytest
 
 
-def cli(*args, cwd=None):
+class Result(NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli(*args, cwd=None) -> Result:
+    """``python -m umelib ARGS`` in this process: ``umelib.cli.main``, which ``python -m umelib`` exits with, with
+    its exit code, stdout and stderr (an exception it lets through fails the test with its traceback); no Python
+    and torch started per call. test_list runs the real module in a subprocess."""
+    from umelib.cli import main
+
+    out, err, env, here = io.StringIO(), io.StringIO(), dict(os.environ), os.getcwd()
+    try:
+        os.environ["UME_PROFILE"] = "smoke"
+        if cwd:
+            os.chdir(cwd)
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as e:  # argparse: --help, or a usage error
+                code = e.code if isinstance(e.code, int) else int(e.code is not None)
+    finally:
+        os.chdir(here)
+        os.environ.clear()  # run sets UME_RESULTS / UME_CACHE from its options
+        os.environ.update(env)
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def cli_process(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "umelib", *args], capture_output=True, text=True, cwd=cwd,
                           env={"UME_PROFILE": "smoke", "PATH": "/usr/bin:/bin"}, timeout=300)
 
@@ -32,7 +65,7 @@ def save(tmp_path, arrays, name="d.npz"):
 
 
 def test_list():
-    r = cli("list")
+    r = cli_process("list")  # the entry point itself, as a user starts it
     assert r.returncode == 0
     for word in ("synthetic", "ume-mma", "missing-detection", "lenet", "resnet18"):
         assert word in r.stdout

@@ -39,6 +39,7 @@ def test_shard_splits_a_global_batch_in_rank_order():
     assert distributed.world_size() == 1 and distributed.is_main() and not distributed.data_parallel()
 
 
+@pytest.mark.slow  # torchrun: two processes
 def test_torchrun_run_matches_one_process_and_rank0_writes_once(tmp_path):
     from umelib.cli import main
 
@@ -54,6 +55,7 @@ def test_torchrun_run_matches_one_process_and_rank0_writes_once(tmp_path):
     assert one["provenance"]["selected_epoch"].keys() == two["provenance"]["selected_epoch"].keys()
 
 
+@pytest.mark.slow  # torchrun: two processes
 def test_ddp_weights_and_losses_match_one_process(tmp_path):
     """The same fit through Trainer alone and over 2 ranks, batch 77 (every batch splits 39/38)."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -68,6 +70,7 @@ def test_ddp_weights_and_losses_match_one_process(tmp_path):
     assert not torch.equal(one["state"]["heads.x.weight"], torch.zeros_like(one["state"]["heads.x.weight"]))
 
 
+@pytest.mark.slow  # torchrun: two processes
 def test_suite_over_two_ranks_reports_a_failure_resumes_and_equals_one_process(tmp_path):
     """10 jobs (2 seeds x unimodal, naive, ume-mma and 2 drop probabilities) round-robin over 2 ranks; one
     injected failure is reported while the other 9 finish and are cached; the rerun trains only that one (alone

@@ -12,11 +12,13 @@ def comparison():
     return mechanism.agreement(mechanism.scratch_comparison("synthetic", "smoke", [0, 1, 2]))
 
 
+@pytest.mark.slow  # two implementations trained in the smoke profile
 def test_naive_matches_umelib(comparison):
     # same seeds -> same initialisation and batch order: the two implementations agree to float rounding
     assert (comparison.loc["naive", "max |difference|"] < 0.1).all(), comparison
 
 
+@pytest.mark.slow  # two implementations trained in the smoke profile
 def test_ume_mma_matches_umelib_within_seed_noise(comparison):
     # the augmentation draws differ, so only the mean over seeds agrees: measured |mean diff| <= 0.5 points
     # (5 seeds, smoke), seed spread 0.3-0.7 points
@@ -25,6 +27,7 @@ def test_ume_mma_matches_umelib_within_seed_noise(comparison):
     assert (ume["max |difference|"] < 2.5).all(), ume
 
 
+@pytest.mark.slow  # two implementations trained in the smoke profile
 def test_comparison_detects_a_missing_augmentation():
     # the same comparison with the plain-PyTorch augmentation switched off must not pass as agreement
     frame = mechanism.scratch_comparison("synthetic", "smoke", [0], drop_p=0.0)

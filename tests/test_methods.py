@@ -10,8 +10,10 @@ PROV = {"config", "device", "torch", "umelib", "git", "wall_s"}
 
 
 @pytest.mark.parametrize("method", list(METHODS))
-def test_every_method_runs_end_to_end(method, tiny, tiny_cfg):
-    out = run_method(method, tiny, tiny_cfg, Trainer("cpu", seed=0, progress=False))
+def test_every_method_runs_end_to_end(method, tiny, tiny_cfg, tiny_pretrained):
+    # phase 1 is shared (trained once per session; pretraining inside run_method: test_phase1_uses_only_present_samples)
+    pre = tiny_pretrained if METHODS[method].pretrain else None
+    out = run_method(method, tiny, tiny_cfg, Trainer("cpu", seed=0, progress=False), pretrained=pre)
     keys = {"miss:x", "miss:z"} | (set() if method == "unimodal" else {"complete", "avg"})
     assert keys <= set(out.metrics)
     for k in keys:
@@ -58,10 +60,9 @@ def test_phase1_uses_only_present_samples_and_load_unimodal(tiny, tiny_cfg):
             assert torch.equal(p, q)
 
 
-def test_frozen_encoders_do_not_change(tiny, tiny_cfg):
-    t = Trainer("cpu", progress=False)
-    uni = pretrain(tiny, tiny_cfg, t)
-    out = run_method("ume-mma-frozen", tiny, tiny_cfg, t, pretrained=uni)
+def test_frozen_encoders_do_not_change(tiny, tiny_cfg, tiny_pretrained):
+    uni = tiny_pretrained
+    out = run_method("ume-mma-frozen", tiny, tiny_cfg, Trainer("cpu", progress=False), pretrained=uni)
     for m in ("x", "z"):
         for p, q in zip(out.model.encoders[m].parameters(), uni[m].encoders[m].parameters()):
             assert torch.equal(p, q)

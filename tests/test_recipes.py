@@ -1,6 +1,6 @@
 """The method's pieces, each pinned by a test that fails when the piece changes: augmentation redrawn every epoch,
 mean-of-logits fusion, phase 2 from phase-1 weights, a model blind to ``present``, the baselines' losses, frozen
-BatchNorm, validation selection, and stacked runs with AdamW and per-modality rates."""
+BatchNorm and validation selection (stacked runs: tests/test_multirun.py)."""
 import copy
 
 import pytest
@@ -9,7 +9,6 @@ import torch.nn.functional as F
 
 from umelib import LateFusion, MissingModalityAugmentation, PhaseConfig, Split, Trainer
 from umelib.methods import METHODS, make_loss, setup_method
-from umelib.training.multirun import MultiTrainer
 
 
 def _ids_split(n=200):
@@ -146,55 +145,6 @@ def test_selection_keeps_the_best_epoch_and_stops_on_patience():
     t2.fit(LateFusion.build({"x": (3,), "z": (2,)}, 3), _val_split(), PhaseConfig(3, 32, 1e-1, select_best=False),
            make_loss(METHODS["naive"], "multiclass"), val_score=lambda m: next(scores))
     assert t2.selected[-1]["epoch"] == 3  # no selection: the last epoch
-
-
-def test_stacked_selection_equals_sequential_selection():
-    from umelib.evaluate import evaluate
-
-    split, val = _val_split(seed=0), _val_split(seed=1)
-    cfg = PhaseConfig(8, 16, 5e-2, patience=2)
-    loss = make_loss(METHODS["naive"], "multiclass")
-    score = lambda m: evaluate(m, val)["avg"]["accuracy"]
-    seeds = [0, 1, 2]
-    models = []
-    for s in seeds:
-        torch.manual_seed(s)
-        models.append(LateFusion.build({"x": (3,), "z": (2,)}, 3))
-    ref = [copy.deepcopy(m) for m in models]
-    mt = MultiTrainer("cpu")
-    mt.fit(models, split, cfg, loss, seeds, val_scores=[score] * 3)
-    for s, r, m, chosen in zip(seeds, ref, models, mt.selected):
-        t = Trainer("cpu", seed=s, progress=False)
-        t.fit(r, split, cfg, loss, val_score=score)
-        assert (chosen["epoch"], chosen["epochs_run"]) == (t.selected[-1]["epoch"], t.selected[-1]["epochs_run"])
-        assert abs(chosen["val"] - t.selected[-1]["val"]) < 1e-6
-        assert max(float((a - b).abs().max()) for a, b in zip(m.state_dict().values(), r.state_dict().values())) < 1e-4
-
-
-def test_stacked_runs_equal_sequential_ones_with_adamw_and_per_modality_rates():
-    shapes = {"x": (6,), "z": (4,)}
-    g = torch.Generator().manual_seed(0)
-    split = Split({m: torch.randn(96, *s, generator=g) for m, s in shapes.items()}, torch.randint(0, 3, (96,), generator=g),
-                  torch.ones(96, 2, dtype=torch.bool))
-    cfg = PhaseConfig(3, 16, {"x": 1e-3, "z": 5e-3}, optimizer="adamw", weight_decay=0.01)
-    loss = make_loss(METHODS["ume-mma"], "multiclass")
-    seeds = [0, 1]
-    models = []
-    for s in seeds:
-        torch.manual_seed(s)
-        models.append(LateFusion.build(shapes, 3))
-    ref = [copy.deepcopy(m) for m in models]
-    before = [copy.deepcopy(m) for m in models]
-    augs = [MissingModalityAugmentation(0.3), MissingModalityAugmentation(0.5)]
-    MultiTrainer("cpu").fit(models, split, cfg, loss, seeds, augs)
-    for s, r, a in zip(seeds, ref, augs):
-        Trainer("cpu", seed=s, progress=False).fit(r, split, cfg, loss, a)
-    for m, r, b in zip(models, ref, before):
-        for (k, p), q, p0 in zip(m.state_dict().items(), r.state_dict().values(), b.state_dict().values()):
-            assert float((p - q).abs().max()) < 1e-4, k
-        dx = float((m.encoders["x"].net[1].weight - b.encoders["x"].net[1].weight).detach().abs().max())
-        dz = float((m.encoders["z"].net[1].weight - b.encoders["z"].net[1].weight).detach().abs().max())
-        assert dz > 2 * dx > 0  # the faster rate moved its modality further
 
 
 def test_the_complete_only_variant_is_selected_on_complete_validation(tiny, tiny_cfg):

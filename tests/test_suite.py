@@ -1,3 +1,5 @@
+import pytest
+
 from umelib import PhaseConfig
 from umelib import run_suite
 
@@ -52,6 +54,7 @@ def test_seed_independent_data_is_loaded_once(monkeypatch):
     assert loads == [0, 1, 2]
 
 
+@pytest.mark.slow  # two whole suites
 def test_stacked_suite_matches_the_sequential_one():
     # synthetic data differs per seed, so the stacked runs index their own samples of one joint split
     kw = dict(seeds=[0, 1], methods=["unimodal", "naive", "ume-mma-frozen", "ume-mma", "only-aug", "only-pretrain"], drop_ps=[0.0, 0.3],

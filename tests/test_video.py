@@ -228,6 +228,7 @@ def test_decode_clip_spans_a_long_clip(tmp_path):
     assert (np.diff(red10[:6]) > 25).all()  # t = 0.5, 1.5, ... s -> frames 1, 3, 5, ...: +40 each
 
 
+@pytest.mark.slow  # ResNet-18 / every table trained on video clips
 def test_ave_smoke_training_runs_end_to_end(ave_out):
     """Phase 1 (AudioNet on the waveform, ResNet-18 on the frames) and UME-MMA on the generated clips, through the
     suite: a pipeline check of the whole chain (prepare -> load -> train -> protocol), not a result."""
@@ -242,6 +243,7 @@ def test_ave_smoke_training_runs_end_to_end(ave_out):
     assert res[1]["provenance"]["config"]["encoders"] == {"audio": "audionet", "visual": "frames:3,3,crop:resnet18"}
 
 
+@pytest.mark.slow  # ResNet-18 / every table trained on video clips
 def test_reproduce_ave_runs_every_table_in_one_command(ave_out, tmp_path):
     """`python -m umelib reproduce ave --data-root OUT [--encoder ...]`: Tables 1 and 4 (CNN: AudioNet + ResNet-18
     on 3 random frames) and, with both large encoders given, Tables 2, 4 (ViT) and 5 under App. B.1.2, from one
