@@ -141,15 +141,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     profile = args.profile or os.environ.get("UME_PROFILE") or ("full" if is_path(args.dataset) else "smoke")
     cfg = resolve_config(name, profile, None)
     cfg = apply_settings(cfg, settings)  # checks every key and value before any data is read
+    if not args.print_config:
+        if args.out:
+            check_out(args.out, args.overwrite)  # a result is never lost after training for want of a place to go
+        _check_device(args.device)  # before any data is read
     chosen = _chosen_encoders(args.dataset, cfg)
     if args.print_config:
         print(json.dumps({"dataset": args.dataset, "profile": profile, "overrides": settings,
                           "encoders": chosen, "config": cfg.to_dict()}, indent=2))
         return 0
     _say("encoders: " + ", ".join(f"{m}={e['encoder']} ({e['kind']}, {e['by']})" for m, e in chosen.items()))
-    if args.out:
-        check_out(args.out, args.overwrite)  # a result is never lost after training for want of a place to go
-    _check_device(args.device)
     data_kw = _data_options(args)
     if args.missing_rates:
         from .experiments.suite import run_suite
