@@ -231,10 +231,15 @@ def probe_run(dataset: str, profile: str | None = None, seeds: Iterable[int] = (
 PROBES_NAME = "ume_from_scratch_probes_avmnist.json"
 
 
+def probes_path() -> Path:
+    """Where the AV-MNIST probe results live: ``<results root>/`` :data:`PROBES_NAME`."""
+    return results_root() / PROBES_NAME
+
+
 def avmnist_probes(retrain: bool = False, path: str | Path | None = None, seeds: Iterable[int] = (0, 1, 2)) -> list[dict]:
     """The committed AV-MNIST probe results (``results/ume_from_scratch_probes_avmnist.json``), or a new run that
     writes them (1,736 s measured on 2 shared CPU cores, 3 seeds)."""
-    path = Path(path or results_root() / PROBES_NAME)
+    path = Path(path or probes_path())
     if path.exists() and not retrain:
         return load_json(path)["results"]
     t0 = time.perf_counter()
