@@ -229,9 +229,11 @@ def test_import_umelib_does_not_import_torch():
 
 @pytest.mark.parametrize("delay", [0.3, 1.5, 4.0])
 def test_ctrl_c_at_any_moment_is_one_line(delay):
+    # SIGINT back to its default in the child: a shell's background job (or CI runner) may start us with it ignored,
+    # which Python would inherit and keep
     p = subprocess.Popen([sys.executable, "-m", "umelib", "run", "--dataset", "synthetic", "--quiet"],
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
+                         text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(delay)
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=120)

@@ -257,8 +257,9 @@ def test_reproduce_ave_runs_every_table_in_one_command(ave_out, tmp_path):
                           settings={**tiny, "encoders": enc})
     cnn = [r for r in res if r["encoders"] == "CNN"]
     large = [r for r in res if r["encoders"] == "large"]
-    assert {r["method"] for r in cnn} == {"unimodal", "naive", "multitask", "missing-detection", "ume-mma", "only-aug",
-                                         "only-pretrain", "ume-mma-frozen", "frozen-heads"}
+    assert {r["method"] for r in cnn} == {"unimodal", "naive", "multitask", "missing-detection", "phase1-fused", "ume-mma",
+                                         "only-aug", "only-pretrain", "ume-mma-frozen", "frozen-heads"}
+    assert {r["visual_init"] for r in cnn} == {"random (no ImageNet weights file given)"}
     assert cnn[0]["provenance"]["config"]["encoders"] == VIDEO_CNN
     assert cnn[0]["provenance"]["config"]["phase1"]["optimizer"] == "sgd"
     assert {r["method"] for r in large} == {"unimodal", "naive", "multitask", "ume-mma", "only-aug", "only-pretrain",
