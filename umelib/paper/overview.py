@@ -288,7 +288,7 @@ def claims_markdown(records: Iterable[Mapping]) -> str:
         test = r["test"] + (f" ({r['level']:.3g})" if r.get("level") else "")
         if r["test"] == "non-inferiority":
             test = f"non-inferiority, margin {-r['threshold']:g} ({r['level']:.3g})"
-        verdict = r["verdict"] if r["verdict"] in ("holds", "fails") else r["verdict"]
+        verdict = r["verdict"]
         lines.append(f"| {r['table']} | {r['claim'].replace('|', chr(92) + '|')} | {test} | {diff} | "
                      f"{'**' + verdict + '**' if verdict in ('holds', 'fails') else verdict} |")
     compute = {r["table"]: r["compute"] for r in records if r.get("compute")}
