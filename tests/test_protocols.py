@@ -68,3 +68,54 @@ def test_any_subset_on_three_modalities_and_a_plain_pytorch_model():
     with pytest.raises(UmeError, match="needs the test presence masks"):
         evaluate_protocol(Plain(), data.test, protocol="test-only")
     assert set(PROTOCOLS) == {"test-only", "train-test", "train-only", "any-subset"}
+
+
+def test_a_run_follows_a_protocol_and_records_its_masks(tmp_path):
+    """run(..., protocol=...): the training and validation splits miss what the masks say, fused models are also
+    scored on the masked test set, every record carries the protocol and the masks' sha256 (per seed); a masks file
+    gives the same masks as drawing them for that seed, and one drawn for other splits is refused."""
+    from umelib.experiments.masking import ProtocolSpec, apply_protocol
+    from umelib.experiments.suite import prepare, run
+
+    spec = ProtocolSpec("train-test", 0.6, "z")
+    res = run("synthetic", ["unimodal", "naive", "ume-mma"], "smoke", seeds=[0, 1], protocol=spec,
+              settings={"phase1.epochs": 2, "phase2.epochs": 2, "n_train": 400, "n_test": 400})
+    fused = [r for r in res if r["method"] != "unimodal"]
+    assert all("masked" in r["metrics"] and r["protocol"]["name"] == "train-test" for r in fused)
+    sha = {r["seed"]: r["protocol"]["masks_sha256"] for r in res}
+    assert len(set(sha.values())) == 2 and all(r["protocol"]["masks_sha256"] == sha[r["seed"]] for r in res)
+    miss = fused[0]["protocol"]["missing"]
+    n = fused[0]["provenance"]["n_train"]
+    assert abs(miss["train"]["z"] - 0.6 * n) <= 1 and miss["train"]["x"] == 0 and miss["test"]["z"] > 0
+    for r in fused:  # the masked test set lies between complete and z missing everywhere
+        m = r["metrics"]
+        assert min(m["complete"], m["miss:z"]) - 5 <= m["masked"] <= max(m["complete"], m["miss:z"]) + 5
+
+    data, _ = prepare("synthetic", "smoke", 0, settings={"n_train": 400, "n_test": 400})
+    drawn, applied = apply_protocol(data, spec, 0)
+    assert int((~drawn.train.present[:, 1]).sum()) == miss["train"]["z"] and drawn.test.present.all()
+    sizes = {s: len(sp) for s, sp in data.splits()}
+    path = tmp_path / "m.npz"
+    save_masks(path, make_masks(sizes, data.modalities, data.info["sha256"], "train-test", 0.6, "z", 0),
+               {"protocol": "train-test", "rate": 0.6, "modality": "z", "seed": 0, "data_sha256": data.info["sha256"],
+                "modalities": ",".join(data.modalities)})
+    _, from_file = apply_protocol(data, ProtocolSpec.from_file(str(path)), 5)
+    assert from_file.record["masks_sha256"] == applied.record["masks_sha256"] == sha[0]
+    small, _ = prepare("synthetic", "smoke", 0, settings={"n_train": 100})
+    with pytest.raises(UmeError, match="use --profile full, or --protocol"):
+        apply_protocol(small, ProtocolSpec.from_file(str(path)), 0)
+    with pytest.raises(UmeError, match="rate must lie in"):
+        ProtocolSpec("test-only", 1.2)
+
+
+def test_cli_run_with_a_protocol_and_its_bad_inputs(capsys):
+    from umelib.cli import main
+
+    assert main(["run", "--dataset", "synthetic-3m", "--protocol", "any-subset", "--epochs", "1", "--set", "n_train=300", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "present:a+b" in out and "present:c" in out and "protocol any-subset" in out
+    for bad, msg in ((["--rate", "0.3"], "add --protocol NAME"), (["--protocol", "train-test"], "needs --rate"),
+                     (["--protocol", "sometimes", "--rate", "0.1"], "unknown protocol"),
+                     (["--protocol", "test-only", "--rate", "0.1", "--masks", "m.npz"], "not both")):
+        assert main(["run", "--dataset", "synthetic", "--quiet", *bad]) == 2
+        assert msg in capsys.readouterr().err

@@ -141,6 +141,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     profile = args.profile or os.environ.get("UME_PROFILE") or ("full" if is_path(args.dataset) else "smoke")
     cfg = resolve_config(name, profile, None)
     cfg = apply_settings(cfg, settings)  # checks every key and value before any data is read
+    from .experiments.masking import spec_from_options
+
+    spec = spec_from_options(args.protocol, args.rate, args.modality, args.masks)
     if not args.print_config:
         if args.out:
             check_out(args.out, args.overwrite)  # a result is never lost after training for want of a place to go
@@ -159,15 +162,20 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UmeError(f"--missing-rates must lie in [0, 1], got {args.missing_rates}")
         results = run_suite(args.dataset, profile, [args.seed], [args.method], drop_ps=[], device=args.device,
                             progress=not args.quiet, missing_rates=args.missing_rates, settings=settings,
-                            data_kw=data_kw)
+                            data_kw=data_kw, protocol=spec)
         _say(format_table(results))
         if args.out and distributed.is_main():
             save_json({"results": results}, args.out, overwrite=args.overwrite)
             _say(f"wrote {args.out} ({len(results)} records, one per missing rate)")
         return 0
     results = run(args.dataset, args.method, profile, args.seed, device=args.device,
-                  progress=not args.quiet, missing_rate=args.missing_rate, settings=settings, data_kw=data_kw)
+                  progress=not args.quiet, missing_rate=args.missing_rate, settings=settings, data_kw=data_kw,
+                  protocol=spec)
     r = results[0]
+    if "protocol" in r:
+        p = r["protocol"]
+        _say(f"protocol {p['name']}" + (f", rate {p['rate']:g} ({p['modality']}), masks {p['masks']}, sha256 "
+                                        f"{p['masks_sha256']}" if "masks_sha256" in p else ""))
     extra = {}
     if "reference" in r:
         extra = {"Bayes optimum (MC)": r["reference"]["bayes"], "Bayes on this test set": r["reference"]["bayes_test"]}
@@ -371,6 +379,11 @@ def parser() -> argparse.ArgumentParser:
                    help="evaluate the trained model at each of these missing rates (Fig. 3); --out then holds one "
                         "record per rate, each with missing_rate and eta = 1 - missing_rate")
     r.add_argument("--eta", "--etas", dest="old_eta", nargs="+", default=None, help=argparse.SUPPRESS)
+    pr = r.add_argument_group("a named missing-modality protocol (see 'list'; masks drawn per --seed, sha256 recorded)")
+    pr.add_argument("--protocol", default=None, help="test-only, train-test, train-only or any-subset")
+    pr.add_argument("--rate", type=float, default=None, metavar="R", help="share of samples WITHOUT the modality")
+    pr.add_argument("--modality", default=None, help="the modality that goes missing, or both (default both)")
+    pr.add_argument("--masks", default=None, metavar="FILE.npz", help="fixed masks written by 'masks' instead")
     r.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(fn=cmd_run)

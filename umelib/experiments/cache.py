@@ -45,6 +45,8 @@ class Cache:
         if self.root is None or any(not isinstance(e, (str, type(None))) for e in (encoders or {}).values()):
             return None
         present = hashlib.sha1(data.train.present.cpu().numpy().tobytes()).hexdigest()[:16]  # training-set missing
+        if data.val is not None and not bool(data.val.present.all()):  # validation missing (a protocol's masks)
+            present += hashlib.sha1(data.val.present.cpu().numpy().tobytes()).hexdigest()[:16]
         feats = feature_weights(data)
         ident = (data.name, profile, seed, len(data.train), self.commit, present, *([feats] if feats else []))
         return self.root / f"phase1-{key(*ident, dataclasses.asdict(cfg.phase1), cfg.encoders | dict(encoders or {}))}.pt"

@@ -22,6 +22,7 @@ from ..provenance import provenance
 from ..training import distributed as dist
 from ..training.trainer import Trainer
 from .cache import Cache
+from .masking import Applied, protocol_metrics
 from .results import make_result
 
 
@@ -50,6 +51,10 @@ class SuiteContext:
     failures: dict[str, str] = dataclasses.field(default_factory=dict)  # job key -> "name (seed s): error"
     errors: dict[str, BaseException] = dataclasses.field(default_factory=dict)  # the exceptions raised here
     announce: bool = False  # print each failure as it happens (suites of several jobs; one job: its own error)
+    protocols: dict[int, Applied] = dataclasses.field(default_factory=dict)  # seed -> the named protocol applied
+
+    def protocol_metrics(self, model, test: Split, task: str, seed: int) -> dict[str, dict]:
+        return protocol_metrics(model, test, task, self.protocols.get(seed))
 
     def by_rate(self, model, test: Split, task: str) -> dict[str, dict] | None:
         return ({f"{r:g}": evaluate(model, test, task, r) for r in self.missing_rates}
@@ -74,8 +79,9 @@ class JobsFailed(UmeError):
 
 
 def make_job_result(job: Job, data: MultiModalData, ref: dict | None, metrics: dict, ctx: SuiteContext, wall: float,
-                    t_pre: float, by_rate: dict | None = None, **prov: Any) -> dict:
-    """The result dict of a finished job (provenance: ``world_size`` = processes that trained it), cached."""
+                    t_pre: float, by_rate: dict | None = None, model=None, **prov: Any) -> dict:
+    """The result dict of a finished job (provenance: ``world_size`` = processes that trained it), cached; ``model``
+    (the fused model) is evaluated under the run's named protocol too, when it has one."""
     metric = headline_metric(data.task)
     extra_prov = {k: data.info[k] for k in ("train_available", "features", "kinds", "encoders") if k in data.info}
     if dist.active() and not dist.data_parallel():
@@ -88,6 +94,9 @@ def make_job_result(job: Job, data: MultiModalData, ref: dict | None, metrics: d
                              "modalities": data.modalities}
     if ref:
         extra["reference"] = ref
+    if job.seed in ctx.protocols:
+        extra["protocol"] = ctx.protocols[job.seed].record
+        metrics = {**metrics, **ctx.protocol_metrics(model, data.test, data.task, job.seed)}
     if by_rate:
         extra["by_rate"] = by_rate
     res = make_result(data.name, job.method, ctx.profile, job.seed, metric, metrics, p, **extra)
@@ -127,7 +136,8 @@ def run_sequential(jobs: list[Job], data: MultiModalData, ref: dict | None, ctx:
                              encoders=ctx.encoders, missing_rate=ctx.missing_rate, feature_cache=ctx.cache.root)
             sel = (sel1 if rec.pretrain else {}) | by_phase(trainer.selected[n0:], trainer.history)
             results[j.key] = make_job_result(j, data, ref, res.metrics, ctx, time.perf_counter() - t1, t_pre,
-                                             selected_epoch=sel, by_rate=ctx.by_rate(res.model, data.test, data.task))
+                                             selected_epoch=sel, by_rate=ctx.by_rate(res.model, data.test, data.task),
+                                             model=res.model)
         except Exception as e:
             ctx.fail(j, e)
 

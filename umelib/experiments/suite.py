@@ -33,6 +33,7 @@ from ..training import distributed as dist
 from ..training.multirun import MultiTrainer
 from ..training.trainer import Trainer, pick_device
 from .cache import Cache, key as cache_key
+from .masking import ProtocolSpec, apply_protocol
 from .jobs import (SuiteContext, Job, JobsFailed, by_phase, make_job_result, needs_phase1, run_over_ranks, run_sequential,
                    strip_selected)
 
@@ -165,13 +166,14 @@ def frozen_features(data: MultiModalData, cfg: RunConfig, encoders: Mapping[str,
 def run(dataset: str | MultiModalData, methods: str | Iterable[str] = "ume-mma", profile: str | None = None,
         seeds: int | Iterable[int] = 0, device: str | None = None, progress: bool = False,
         encoders: Mapping[str, Any] | None = None, missing_rate: float = 1.0, settings: Mapping[str, Any] | None = None,
-        data_kw: Mapping[str, Any] | None = None, **overrides: Any) -> list[dict]:
+        data_kw: Mapping[str, Any] | None = None, protocol: ProtocolSpec | None = None, **overrides: Any) -> list[dict]:
     """Train and evaluate each method for each seed; phase-1 models are trained once per seed and shared
     by every method that starts from them. Returns one result dict (the JSON contract) per run."""
     methods = [methods] if isinstance(methods, str) else list(methods)
     seeds = [seeds] if isinstance(seeds, int) else list(seeds)
     return run_suite(dataset, profile, seeds, methods, drop_ps=[], device=device, progress=progress,
-                     encoders=encoders, missing_rate=missing_rate, settings=settings, data_kw=data_kw, **overrides)
+                     encoders=encoders, missing_rate=missing_rate, settings=settings, data_kw=data_kw,
+                     protocol=protocol, **overrides)
 
 
 def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: Iterable[int] = (0, 1, 2),
@@ -179,7 +181,8 @@ def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: 
               progress: bool = False, cache_dir: str | Path | None = None,
               encoders: Mapping[str, Any] | None = None, missing_rate: float = 1.0, concurrent: bool | None = None,
               settings: Mapping[str, Any] | None = None, data_kw: Mapping[str, Any] | None = None,
-              missing_rates: Iterable[float] | None = None, spread: str | None = None, **overrides: Any) -> list[dict]:
+              missing_rates: Iterable[float] | None = None, spread: str | None = None,
+              protocol: ProtocolSpec | None = None, **overrides: Any) -> list[dict]:
     """Result dicts for every (seed, method) and every (seed, drop p) of UME-MMA; sweep results carry
     ``"sweep": {"drop_p": p}`` and the method name ``ume-mma@p=<p>``.
 
@@ -193,7 +196,12 @@ def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: 
     round-robin, after the shared phase 1) or ``"data"`` (every run data-parallel over all ranks); default: data
     with one job to train, else jobs. Stacked runs stay single-process (``concurrent`` is off under torchrun).
     A job that fails is reported and the others finish; then :class:`~umelib.experiments.jobs.JobsFailed`
-    (a :class:`UmeError`) is raised carrying the finished results."""
+    (a :class:`UmeError`) is raised carrying the finished results.
+
+    ``protocol`` (:class:`~umelib.experiments.masking.ProtocolSpec`): a named missing-modality protocol, its masks
+    drawn per seed (or read from a masks file) and laid on the training and validation splits; fused models are
+    also evaluated on the masked test set (setting ``masked``; ``any-subset``: ``present:...``), and every result
+    carries ``protocol`` (parameters, masks' sha256)."""
     methods = list(dict.fromkeys([methods] if isinstance(methods, str) else methods))
     if not methods:
         raise UmeError("run_suite needs at least one method; see python -m umelib list")
@@ -206,9 +214,11 @@ def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: 
     seeds = list(seeds)
     if isinstance(dataset, str) and not seed_dependent(dataset):
         dataset = load_dataset(dataset, **dict(data_kw or {}))  # once, not once per seed
-    datas, refs, jobs = {}, {}, []
+    datas, refs, jobs, applied = {}, {}, [], {}
     for seed in seeds:
         data, cfg = prepare(dataset, profile, seed, encoders, settings, data_kw, **overrides)
+        if protocol is not None:
+            data, applied[seed] = apply_protocol(data, protocol, seed)
         if datas and _same_train(data, datas[seeds[0]]):
             data = dataclasses.replace(data, train=datas[seeds[0]].train)  # one copy in memory
         datas[seed], refs[seed] = data, _reference(data, missing_rate)
@@ -217,7 +227,8 @@ def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: 
             rec = check_method(name.split("@")[0])
             ident = (name.split("@")[0], c.drop_p if rec.augment else None)
             jobs.append(Job(seed, name, c, cache_key(data.name, profile, seed, ident, c.to_dict(), len(data.train),
-                                                      cache.commit, missing_rate, missing_rates, *_encoders_key(encoders, data))))
+                                                      cache.commit, missing_rate, missing_rates, *_encoders_key(encoders, data),
+                                                      *([applied[seed].record] if seed in applied else []))))
     if spread not in (None, "jobs", "data"):
         raise UmeError(f"spread '{spread}' unknown; use 'jobs' (whole runs per rank) or 'data' (data-parallel runs)")
     if concurrent and dist.active():
@@ -232,6 +243,7 @@ def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: 
     if any(not 0.0 <= e <= 1.0 for e in [*ctx.missing_rates, missing_rate]):
         raise UmeError(f"every missing rate must lie in [0, 1], got {[*ctx.missing_rates, missing_rate]}")
     ctx.announce = len({j.key for j in jobs}) > 1
+    ctx.protocols = applied
     results: dict[str, dict] = {}  # training key -> result of that training
     if dist.is_main():
         for j in jobs:
@@ -330,7 +342,7 @@ def _run_stacked(jobs: list[Job], datas: dict[int, MultiModalData], refs: dict, 
                 test = d.test.to(ctx.device)
                 results[j.key] = make_job_result(j, d, refs[j.seed], evaluate(model, test, d.task, ctx.missing_rate), ctx,
                                                  time.perf_counter() - t1, t_pre, selected_epoch=sel1[j.seed],
-                                                 by_rate=ctx.by_rate(model, test, d.task))
+                                                 by_rate=ctx.by_rate(model, test, d.task), model=model)
             continue
         built, gdatas = [], dict(datas)
         frozen = check_method(group[0].method).freeze
@@ -367,7 +379,7 @@ def _run_stacked(jobs: list[Job], datas: dict[int, MultiModalData], refs: dict, 
             results[j.key] = make_job_result(j, d, refs[j.seed], metrics, ctx,
                                      wall / len(group), t_pre, runs_together=len(group), trained_with=names,
                                      group_wall_s=round(wall, 3), cuda_graph=bool(trainer.history[-1]["cuda_graph"]),
-                                     selected_epoch=sel, by_rate=by_rate)
+                                     selected_epoch=sel, by_rate=by_rate, model=model)
 
 
 def _reference(data: MultiModalData, missing_rate: float) -> dict | None:
