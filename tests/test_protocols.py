@@ -119,3 +119,28 @@ def test_cli_run_with_a_protocol_and_its_bad_inputs(capsys):
                      (["--protocol", "test-only", "--rate", "0.1", "--masks", "m.npz"], "not both")):
         assert main(["run", "--dataset", "synthetic", "--quiet", *bad]) == 2
         assert msg in capsys.readouterr().err
+
+
+def test_protocol_tables_test_every_baseline_and_say_no_more_than_the_intervals():
+    from umelib.paper import protocoltables as pt
+
+    def rec(method, seed, mod, masked, part="train-test", **extra):
+        return {"method": method, "seed": seed, "part": part, "metric": "accuracy",
+                "protocol": {"name": "train-test", "rate": 0.7, "modality": mod},
+                "metrics": {"complete": masked + 10, "masked": masked}, **extra}
+
+    recs = []
+    for s in range(5):
+        recs += [rec("ume-mma", s, "text", 60 + s % 2), rec("naive", s, "text", 50 + s % 3),
+                 rec("multitask", s, "text", 60.4 + [1, -1, 0.5, -0.5, 0][s]), rec("missing-detection", s, "text", 70 + s % 2)]
+    d = pt.train_test_differences(recs)
+    assert list(d["UME-MMA above it"]) == ["holds", "inconclusive", "fails"]  # one row per baseline, none chosen
+    said = pt.summary(recs)["train_test"]
+    assert said == "text missing: UME-MMA above naive; below missing detection; not told apart from multi-task."
+    assert pt.train_test_table(recs).loc["UME-MMA", "text"].startswith("60.4 ± ")
+    beyond = [{"method": "ume-mma@p=0.1", "sweep": {"drop_p": p}, "seed": s, "part": "beyond", "missing_rate": r,
+               "metric": "accuracy", "metrics": {"miss:text": 80 - 30 * r * (1 - p) + s % 2}}
+              for p in (0.1, 0.5) for s in range(3) for r in (0.0, 1.0)]
+    assert pt.drop_ps(beyond) == [0.1, 0.5]
+    b = pt.summary(beyond)["beyond"]
+    assert "at 0% missing" in b and "(inconclusive that" in b and "at 100% missing" in b and "(holds that" in b

@@ -83,6 +83,31 @@ def _emoji_train_missing(profile: str, **kw: Any) -> list[dict]:
     return out
 
 
+PROTOCOL_METHODS = ["naive", "multitask", "missing-detection", "ume-mma"]
+PROTOCOL_RATE = 0.7  # train-test at MAP's headline rate: 70% of the samples miss the modality everywhere
+BEYOND_DROP_PS = [0.1, 0.3, 0.5]  # "beyond the training rate": UME-MMA trained at each, tested at every missing rate
+
+
+def _protocols(profile: str, **kw: Any) -> list[dict]:
+    """The Protocols chapter on emoji: ``train-test`` at rate 0.7 for text, image and both (four methods), and
+    UME-MMA trained at each drop probability of :data:`BEYOND_DROP_PS` (naive fusion beside it) tested at every
+    missing rate. Smoke: text only, two drop probabilities, 600 training samples (a pipeline check)."""
+    from ..experiments.masking import ProtocolSpec
+    from ..experiments.suite import run_suite
+
+    full = profile == "full"
+    small = {} if full else {"n_train": 600}
+    out = []
+    for mod in ("text", "image", "both") if full else ("text",):
+        res = run_suite("emoji", profile, _seeds(profile), PROTOCOL_METHODS, drop_ps=[], settings=small,
+                        protocol=ProtocolSpec("train-test", PROTOCOL_RATE, mod), cache_dir=cache_root(), **kw)
+        out += [dict(r, part="train-test") for r in res]
+    ps = BEYOND_DROP_PS if full else BEYOND_DROP_PS[::2]
+    res = run_suite("emoji", profile, _seeds(profile), ["naive"], drop_ps=ps, missing_rates=MISSING_RATES,
+                    settings=small, cache_dir=cache_root(), **kw)
+    return out + [dict(r, part="beyond") for r in res]
+
+
 TABLE2_METHODS = ["unimodal", "naive", "multitask", "ume-mma"]
 LARGE_HINT = ("--encoder visual=frames:3,3:openclip:ViT-B-16@FILE --encoder audio=hf-audio:PATH (weights from local "
               "files; see python -m umelib list)")
@@ -169,6 +194,8 @@ CHAPTERS: dict[str, dict[str, Any]] = {
     "emoji_train_missing": {"runner": _emoji_train_missing},
     # Multi-label on real data (emojilib keywords as labels): F1-Macro and F1-Micro.
     "emoji_keywords": {"runner": _emoji_keywords},
+    # Named missing-modality protocols on emoji: train-test at rate 0.7, and the "beyond the training rate" curve.
+    "protocols": {"runner": _protocols},
     # Every video table on AVE / Kinetics-Sounds prepared from local videos, one command each:
     # python -m umelib reproduce ave --data-root OUT [--encoder visual=... --encoder audio=...] (see _video)
     "ave": {"runner": _video("ave")},
