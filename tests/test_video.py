@@ -244,15 +244,21 @@ def test_ave_smoke_training_runs_end_to_end(ave_out):
 
 
 @pytest.mark.slow  # ResNet-18 / every table trained on video clips
-def test_reproduce_ave_runs_every_table_in_one_command(ave_out, tmp_path):
+def test_reproduce_ave_runs_every_table_in_one_command(ave_out, tmp_path, monkeypatch):
     """`python -m umelib reproduce ave --data-root OUT [--encoder ...]`: Tables 1 and 4 (CNN: AudioNet + ResNet-18
     on 3 random frames) and, with both large encoders given, Tables 2, 4 (ViT) and 5 under App. B.1.2, from one
-    call (here smoke, 1 epoch, small stand-ins for the large encoders)."""
+    call (here smoke, 1 epoch, small stand-ins for every encoder: an MLP on the waveform and a LeNet per frame in
+    place of AudioNet and the ResNet-18, which test_ave_smoke_training_runs_end_to_end trains)."""
     pytest.importorskip("umelib.models.audio")
+    from umelib.paper import chapters
     from umelib.paper.chapters import VIDEO_CNN, chapter_results, results_path
 
+    assert chapters.video_cnn() == (VIDEO_CNN, "random (no ImageNet weights file given)")
+    small_cnn = {"audio": "mlp", "visual": "frames:3,3,crop:lenet"}
+    monkeypatch.setattr(chapters, "video_cnn", lambda weights=None: (small_cnn, "random (no ImageNet weights file given)"))
+
     tiny = {"phase1.epochs": 1, "phase2.epochs": 1, "phase1.batch_size": 4, "phase2.batch_size": 4}
-    enc = {"visual": "frames:3,1:lenet", "audio": "audionet"}
+    enc = {"visual": "frames:3,1:lenet", "audio": "mlp"}
     res = chapter_results("ave", "smoke", retrain=True, save=True, root=tmp_path, data_kw={"root": ave_out},
                           settings={**tiny, "encoders": enc})
     cnn = [r for r in res if r["encoders"] == "CNN"]
@@ -260,7 +266,7 @@ def test_reproduce_ave_runs_every_table_in_one_command(ave_out, tmp_path):
     assert {r["method"] for r in cnn} == {"unimodal", "naive", "multitask", "missing-detection", "phase1-fused", "ume-mma",
                                          "only-aug", "only-pretrain", "ume-mma-frozen", "frozen-heads"}
     assert {r["visual_init"] for r in cnn} == {"random (no ImageNet weights file given)"}
-    assert cnn[0]["provenance"]["config"]["encoders"] == VIDEO_CNN
+    assert cnn[0]["provenance"]["config"]["encoders"] == small_cnn
     assert cnn[0]["provenance"]["config"]["phase1"]["optimizer"] == "sgd"
     assert {r["method"] for r in large} == {"unimodal", "naive", "multitask", "ume-mma", "only-aug", "only-pretrain",
                                            "ume-mma-frozen", "frozen-heads", "ume-mma@p=0", "ume-mma@p=0.5"}

@@ -127,10 +127,10 @@ TIAN_XU_LR = {"audio": 1e-3, "visual": 1e-4, "head": 1e-3}  # backbones per moda
 
 # Per-dataset changes to BASE (only what differs).
 DATASET_OVERRIDES: dict[tuple[str, str], dict[str, Any]] = {
-    # AV-MNIST full = BASE["full"] (App. B.1.1). Smoke (CPU, seconds per run): 1,000 training samples,
+    # AV-MNIST full = BASE["full"] (App. B.1.1). Smoke (CPU, seconds per run): 500 training and 500 test samples,
     # 2 + 2 epochs, larger rates so that so few steps still learn; it shows the pipeline, not the numbers.
     ("avmnist-small", "smoke"): {"phase1": PhaseConfig(2, 64, 5e-2), "phase2": PhaseConfig(2, 64, 5e-3),
-                                 "n_train": 1000, "n_test": None},
+                                 "n_train": 500, "n_test": 500},
     ("avmnist", "smoke"): {"phase1": PhaseConfig(2, 64, 5e-2), "phase2": PhaseConfig(2, 64, 5e-3),
                            "n_train": 1000, "n_test": 1000},
     # App. B.1.1, AVE / Kinetics-Sounds with ResNet-18 + AudioNet: SGD, audio backbone 1e-3, visual backbone 1e-4,
@@ -147,8 +147,8 @@ DATASET_OVERRIDES: dict[tuple[str, str], dict[str, Any]] = {
     ("kinetics-sounds", "smoke"): {"phase1": PhaseConfig(2, 16, dict(TIAN_XU_LR), weight_decay=1e-4),
                                    "phase2": PhaseConfig(2, 16, 1e-4, weight_decay=1e-4), "n_train": 200,
                                    "n_test": 200},
-    # Emoji smoke (CPU, the book's pipeline check): 1,200 training samples, 3 + 3 epochs.
-    ("emoji", "smoke"): {"phase1": PhaseConfig(3, 64, 5e-2), "phase2": PhaseConfig(3, 64, 1e-2), "n_train": 1200,
+    # Emoji smoke (CPU, the book's pipeline check): 600 training samples, 3 + 3 epochs.
+    ("emoji", "smoke"): {"phase1": PhaseConfig(3, 64, 5e-2), "phase2": PhaseConfig(3, 64, 1e-2), "n_train": 600,
                          "n_test": None},
     # App. B.2, MM-IMDB / UPMC Food-101 with BERT + ResNet-152: AdamW, 5e-5 in both phases (ViT image encoders:
     # 1e-5, e.g. --set 'phase1.lr={"image": 1e-5, "text": 5e-5}'). The paper gives no epochs or batch size for

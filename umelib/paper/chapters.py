@@ -114,20 +114,19 @@ BEYOND_DROP_PS = [0.1, 0.3, 0.5]  # "beyond the training rate": UME-MMA trained 
 def _protocols(profile: str, **kw: Any) -> list[dict]:
     """The Protocols chapter on emoji: ``train-test`` at rate 0.7 for text, image and both (four methods), and
     UME-MMA trained at each drop probability of :data:`BEYOND_DROP_PS` (naive fusion beside it) tested at every
-    missing rate. Smoke: text only, two drop probabilities, 600 training samples (a pipeline check)."""
+    missing rate. Smoke: text only, two drop probabilities (a pipeline check)."""
     from ..experiments.masking import ProtocolSpec
     from ..experiments.suite import run_suite
 
     full = profile == "full"
-    small = {} if full else {"n_train": 600}
     out = []
     for mod in ("text", "image", "both") if full else ("text",):
-        res = run_suite("emoji", profile, _seeds(profile), PROTOCOL_METHODS, drop_ps=[], settings=small,
+        res = run_suite("emoji", profile, _seeds(profile), PROTOCOL_METHODS, drop_ps=[],
                         protocol=ProtocolSpec("train-test", PROTOCOL_RATE, mod), cache_dir=cache_root(), **kw)
         out += [dict(r, part="train-test") for r in res]
     ps = BEYOND_DROP_PS if full else BEYOND_DROP_PS[::2]
     res = run_suite("emoji", profile, _seeds(profile), ["naive"], drop_ps=ps, missing_rates=MISSING_RATES,
-                    settings=small, cache_dir=cache_root(), **kw)
+                    cache_dir=cache_root(), **kw)
     return out + [dict(r, part="beyond") for r in res]
 
 
