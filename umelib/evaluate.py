@@ -54,7 +54,8 @@ def score(logits: torch.Tensor, y: torch.Tensor, task: str = "multiclass") -> di
 
 def missing_mask(n: int, modalities: list[str], setting: str, missing_rate: float = 1.0, seed: int = 0) -> torch.Tensor:
     """Bool (n, M) for one protocol setting: ``complete``, or ``miss:<m>`` on a seeded share ``missing_rate`` of
-    the samples."""
+    the samples (the suite passes each run's seed, so the masks vary over seeds as the training does; every method
+    of one seed sees the same masks, so paired differences compare like with like)."""
     mask = torch.zeros(n, len(modalities), dtype=torch.bool)
     if setting == "complete":
         return mask

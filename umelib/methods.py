@@ -191,13 +191,13 @@ def run_method(method: str, data: MultiModalData, cfg: RunConfig, trainer: Train
         model, phase, aug, loss = setup_method(method, fdata, cfg, funi, identity_encoders(fdata))
         trainer.fit(model, joint_split(fdata, cfg), phase, loss, aug, desc=method, val_score=val_scorer(fdata, None, cfg))
         return RunOutput(method, attach_heads(method, data, cfg, uni, encoders, model), uni,
-                         evaluate(model, fdata.test, data.task, missing_rate))
+                         evaluate(model, fdata.test, data.task, missing_rate, seed=trainer.seed))
     model, phase, aug, loss = setup_method(method, data, cfg, uni, encoders)
     if rec.finetune:
         trainer.fit(model, joint_split(data, cfg), phase, loss, aug, desc=method, val_score=val_scorer(data, None, cfg))
     else:
         model.to(trainer.device)
-    return RunOutput(method, model, uni, evaluate(model, data.test, data.task, missing_rate))
+    return RunOutput(method, model, uni, evaluate(model, data.test, data.task, missing_rate, seed=trainer.seed))
 
 
 def joint_split(data: MultiModalData, cfg: RunConfig) -> Split:

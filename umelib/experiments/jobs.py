@@ -56,8 +56,9 @@ class SuiteContext:
     def protocol_metrics(self, model, test: Split, task: str, seed: int) -> dict[str, dict]:
         return protocol_metrics(model, test, task, self.protocols.get(seed))
 
-    def by_rate(self, model, test: Split, task: str) -> dict[str, dict] | None:
-        return ({f"{r:g}": evaluate(model, test, task, r) for r in self.missing_rates}
+    def by_rate(self, model, test: Split, task: str, seed: int = 0) -> dict[str, dict] | None:
+        """Every missing rate's metrics, the missing samples drawn with the run's ``seed``."""
+        return ({f"{r:g}": evaluate(model, test, task, r, seed=seed) for r in self.missing_rates}
                 if self.missing_rates and model is not None else None)
 
     def fail(self, job: Job, err: BaseException) -> None:
@@ -136,7 +137,7 @@ def run_sequential(jobs: list[Job], data: MultiModalData, ref: dict | None, ctx:
                              encoders=ctx.encoders, missing_rate=ctx.missing_rate, feature_cache=ctx.cache.root)
             sel = (sel1 if rec.pretrain else {}) | by_phase(trainer.selected[n0:], trainer.history)
             results[j.key] = make_job_result(j, data, ref, res.metrics, ctx, time.perf_counter() - t1, t_pre,
-                                             selected_epoch=sel, by_rate=ctx.by_rate(res.model, data.test, data.task),
+                                             selected_epoch=sel, by_rate=ctx.by_rate(res.model, data.test, data.task, j.seed),
                                              model=res.model)
         except Exception as e:
             ctx.fail(j, e)

@@ -221,7 +221,7 @@ def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: 
             data, applied[seed] = apply_protocol(data, protocol, seed)
         if datas and _same_train(data, datas[seeds[0]]):
             data = dataclasses.replace(data, train=datas[seeds[0]].train)  # one copy in memory
-        datas[seed], refs[seed] = data, _reference(data, missing_rate)
+        datas[seed], refs[seed] = data, _reference(data, missing_rate, seed)
         for name, c in [(m, cfg) for m in methods] + [(f"ume-mma@p={p:g}", dataclasses.replace(cfg, drop_p=p))
                                                      for p in drop_ps]:
             rec = check_method(name.split("@")[0])
@@ -340,9 +340,10 @@ def _run_stacked(jobs: list[Job], datas: dict[int, MultiModalData], refs: dict, 
                 d = datas[j.seed]
                 model = setup_method(j.method, d, j.cfg, uni[j.seed], ctx.encoders).model.to(ctx.device)
                 test = d.test.to(ctx.device)
-                results[j.key] = make_job_result(j, d, refs[j.seed], evaluate(model, test, d.task, ctx.missing_rate), ctx,
+                results[j.key] = make_job_result(j, d, refs[j.seed], evaluate(model, test, d.task, ctx.missing_rate, seed=j.seed),
+                                                 ctx,
                                                  time.perf_counter() - t1, t_pre, selected_epoch=sel1[j.seed],
-                                                 by_rate=ctx.by_rate(model, test, d.task), model=model)
+                                                 by_rate=ctx.by_rate(model, test, d.task, j.seed), model=model)
             continue
         built, gdatas = [], dict(datas)
         frozen = check_method(group[0].method).freeze
@@ -372,8 +373,8 @@ def _run_stacked(jobs: list[Job], datas: dict[int, MultiModalData], refs: dict, 
             d = gdatas[j.seed]
             if j.seed not in tests:
                 tests[j.seed] = d.test.to(ctx.device)  # evaluated many times: moved once
-            metrics = evaluate(model, tests[j.seed], d.task, ctx.missing_rate)
-            by_rate = ctx.by_rate(model, tests[j.seed], d.task)
+            metrics = evaluate(model, tests[j.seed], d.task, ctx.missing_rate, seed=j.seed)
+            by_rate = ctx.by_rate(model, tests[j.seed], d.task, j.seed)
             if frozen:
                 tests.pop(j.seed)
             results[j.key] = make_job_result(j, d, refs[j.seed], metrics, ctx,
@@ -382,16 +383,17 @@ def _run_stacked(jobs: list[Job], datas: dict[int, MultiModalData], refs: dict, 
                                      selected_epoch=sel, by_rate=by_rate, model=model)
 
 
-def _reference(data: MultiModalData, missing_rate: float) -> dict | None:
+def _reference(data: MultiModalData, missing_rate: float, seed: int = 0) -> dict | None:
     """The dataset's reference values under the protocol as evaluated (its registry entry's ``reference`` hook,
-    e.g. the Bayes optimum of synthetic data; with a ``missing_rate`` < 1: the same samples miss as in the evaluation)."""
+    e.g. the Bayes optimum of synthetic data; with a ``missing_rate`` < 1: the same samples miss as in the evaluation,
+    drawn with the run's ``seed``)."""
     hook = reference_for(data)
     if hook is None:
         return None
     if missing_rate >= 1.0:
         return hook(data)
     mods = data.modalities
-    masks = {f"miss:{m}": missing_mask(len(data.test), mods, f"miss:{m}", missing_rate)[:, j].numpy() for j, m in enumerate(mods)}
+    masks = {f"miss:{m}": missing_mask(len(data.test), mods, f"miss:{m}", missing_rate, seed)[:, j].numpy() for j, m in enumerate(mods)}
     return hook(data, missing_rate=missing_rate, masks=masks)
 
 
