@@ -63,11 +63,13 @@ check-book: install
 book-gpu: data-full
 	$(PY) data_scripts/book_gpu.py $(BOOK_GPU_ARGS)
 
+# Two workers (pytest-xdist): small models train on one CPU thread each, so a 2-core machine runs two tests at once;
+# chapters that share trained pieces stay on one worker (tests/test_chapters.py: xdist_group).
 test: data
-	$(PY) -m pytest -q tests --durations=25
+	$(PY) -m pytest -q tests -n 2 --dist loadgroup --durations=25
 
 check: data
-	$(PY) -m pytest -q tests -m "not slow" --durations=10
+	$(PY) -m pytest -q tests -m "not slow" -n 2 --dist loadgroup --durations=10
 
 bench: install
 	$(PY) bench/throughput.py

@@ -40,6 +40,18 @@ def toc_notebooks() -> list[Path]:
 
 
 CHAPTERS = toc_notebooks()
+# Chapters that share trained pieces (runs/cache) run on one xdist worker, one after another (make test: -n 2
+# --dist loadgroup), so that the first trains each piece and the others read it.
+GROUPS = {"avmnist": "avmnist", "emoji_missing_text": "emoji-fig3", "vl_encoders": "emoji-fig3"}
+
+
+def group_of(path: Path) -> str | None:
+    return next((g for prefix, g in GROUPS.items() if path.stem.startswith(prefix)), None)
+
+
+def chapter_params() -> list:
+    return [pytest.param(p, id=p.stem, marks=[pytest.mark.xdist_group(group_of(p))] if group_of(p) else [])
+            for p in CHAPTERS]
 
 
 def test_the_book_is_executed_from_the_cache_this_test_fills():
@@ -69,7 +81,7 @@ def test_the_cache_folder_follows_what_outputs_depend_on(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+@pytest.mark.parametrize("path", chapter_params())
 def test_chapter_executes(path, monkeypatch):
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
