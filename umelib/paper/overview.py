@@ -110,7 +110,7 @@ def theorem_claims(path: str | Path | None = None):
 def claim_sets(root: str | Path | None = None) -> dict[str, tuple[str, object]]:
     """Every claims table we can draw from committed results: key -> (run label, claims frame). Keys:
     ``avmnist-table1``, ``avmnist-table4``, ``avmnist-table5``, ``fig3-pretrained``, ``fig3-scratch``,
-    ``table3``, ``theorem``."""
+    ``fig3-finetuned``, ``table3``, ``theorem``."""
     out: dict[str, tuple[str, object]] = {}
 
     def put(key: str, label: str, table, run: str) -> None:
@@ -130,6 +130,10 @@ def claim_sets(root: str | Path | None = None) -> dict[str, tuple[str, object]]:
             part = [r for r in best[1] if r.get("text_encoder") == enc]
             if part:
                 put(key, run_label(part), vl.fig3_claims(part), results_path("emoji_missing_text", best[0], root).name)
+    best = best_results("emoji_text_finetuned", root)
+    if best:
+        put("fig3-finetuned", run_label(best[1]), vl.fig3_claims(best[1]),
+            results_path("emoji_text_finetuned", best[0], root).name)
     best = best_results("emoji_train_missing", root)
     if best:
         put("table3", run_label(best[1]), vl.table3_claims(best[1]), results_path("emoji_train_missing", best[0], root).name)
