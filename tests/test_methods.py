@@ -171,4 +171,6 @@ def test_equal_compute_gives_methods_from_scratch_both_phases_epochs(tiny, tiny_
     assert compute_rule(cfg.to_dict()).startswith("equal epochs")
     assert compute_rule(tiny_cfg.to_dict()).startswith("unequal")
     assert compute_rule(umelib.get_config("full", "own.npz").to_dict()).startswith("every method trained to convergence")
+    capped = dict(umelib.get_config("full", "own.npz").to_dict(), equal_compute=True)
+    assert compute_rule(capped).startswith("equal epoch budgets (methods from scratch: phase 1 + phase 2 epochs, at most 400)")
     assert umelib.get_config("cpu-intermediate", "avmnist").equal_compute and umelib.get_config("full", "avmnist").equal_compute

@@ -26,6 +26,10 @@ def validation_score(result: Mapping) -> float | None:
 def compute_rule(config: Mapping) -> str:
     """How the methods of a run were given compute, from its resolved config (``provenance.config``)."""
     p1 = config.get("phase1") or {}
+    if p1.get("patience") and config.get("equal_compute"):
+        return (f"equal epoch budgets (methods from scratch: phase 1 + phase 2 epochs, at most "
+                f"{p1.get('epochs', 0) + (config.get('phase2') or {}).get('epochs', 0)}), every fit stopped on "
+                f"validation (patience {p1['patience']})")
     if p1.get("patience"):
         return f"every method trained to convergence on validation (patience {p1['patience']})"
     if config.get("equal_compute"):
