@@ -208,8 +208,9 @@ def summary(results: Iterable[Mapping]) -> dict[str, str]:
         hi, lo = beyond_values(results, ps[-1], "miss:text"), beyond_values(results, ps[0], "miss:text")
         rates = [r for r in hi if r in lo]
         ends = [rates[0], rates[-1]] if rates else []
-        txt = [f"at {100 * e:.0f}% missing, p = {ps[-1]:g} minus p = {ps[0]:g}: {Diff.of(hi[e], lo[e]).text()} "
-               f"({Diff.of(hi[e], lo[e]).above(0.0)} that the higher rate is above)" for e in ends]
+        say = {"holds": "the higher rate above", "fails": "the higher rate below", "inconclusive": "not told apart"}
+        txt = [f"at {100 * e:.0f}% missing, p = {ps[-1]:g} minus p = {ps[0]:g}: {Diff.of(hi[e], lo[e]).text()}, "
+               f"{say[Diff.of(hi[e], lo[e]).above(0.0)]}" for e in ends]
         out["beyond"] = "; ".join(txt) + "."
     else:
         out["beyond"] = "(fewer than two drop probabilities)"
