@@ -51,7 +51,7 @@ mathjax: install
 	$(PY) data_scripts/build_mathjax.py
 
 book: data mathjax
-	$(PY) -c 'from jupyter_book.cli.main import main; main()' build . --builder html
+	$(ONE_THREAD) $(PY) -c 'from jupyter_book.cli.main import main; main()' build . --builder html
 	@test -f _build/html/index.html && echo "book: _build/html/index.html"
 
 # Headless Chromium (Debian's chromium) on the built book: untypeset math, content wider than the column,
@@ -63,13 +63,16 @@ check-book: install
 book-gpu: data-full
 	$(PY) data_scripts/book_gpu.py $(BOOK_GPU_ARGS)
 
-# Two workers (pytest-xdist): small models train on one CPU thread each, so a 2-core machine runs two tests at once;
-# chapters that share trained pieces stay on one worker (tests/test_chapters.py: xdist_group).
+# Two workers (pytest-xdist), each on one CPU thread (ONE_THREAD: two workers with two BLAS threads each on 2 cores
+# ran the plain-PyTorch chapter 7x slower); chapters that share trained pieces stay on one worker
+# (tests/test_chapters.py: xdist_group). The book executes its chapters under the same setting, so a chapter gives
+# the same outputs whether `make test` or `make book` executed it.
+ONE_THREAD := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 test: data
-	$(PY) -m pytest -q tests -n 2 --dist loadgroup --durations=25
+	$(ONE_THREAD) $(PY) -m pytest -q tests -n 2 --dist loadgroup --durations=25
 
 check: data
-	$(PY) -m pytest -q tests -m "not slow" -n 2 --dist loadgroup --durations=10
+	$(ONE_THREAD) $(PY) -m pytest -q tests -m "not slow" -n 2 --dist loadgroup --durations=10
 
 bench: install
 	$(PY) bench/throughput.py
