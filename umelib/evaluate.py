@@ -83,6 +83,15 @@ def evaluate(model: nn.Module, split: Split, task: str = "multiclass", missing_r
     return out
 
 
+def subset_masks(n: int, modalities: list[str]) -> dict[str, torch.Tensor]:
+    """``any-subset``: every non-empty subset of ``modalities`` present (``complete``, ``present:a+b``, ...) -> its
+    (n, M) missing mask."""
+    from .protocols import subset_settings
+
+    return {name: torch.tensor([m in missing for m in modalities]).expand(n, -1)
+            for name, missing in subset_settings(modalities).items()}
+
+
 def bootstrap_interval(logits: torch.Tensor, y: torch.Tensor, task: str, n_boot: int = 1000, seed: int = 0,
                        groups: torch.Tensor | None = None) -> dict[str, tuple[float, float]]:
     """95% percentile intervals of :func:`score` over test items resampled with replacement (``groups``: resample
@@ -115,13 +124,12 @@ def evaluate_protocol(model, split: Split, task: str = "multiclass", protocol: s
     ``present`` (N, M) bool, the test masks of :func:`umelib.protocols.make_masks`, as the setting ``masked``, beside
     ``complete``. Each setting's metrics come with ``<metric>_lo`` / ``<metric>_hi``: a 95% bootstrap interval over
     test items (``groups``: items resampled together)."""
-    from .protocols import protocol as get_protocol, subset_settings
+    from .protocols import protocol as get_protocol
 
     get_protocol(protocol)
     mods = split.modalities
     if protocol == "any-subset":
-        settings = {name: torch.tensor([m in missing for m in mods]).expand(len(split), -1)
-                    for name, missing in subset_settings(mods).items()}
+        settings = subset_masks(len(split), mods)
     else:
         if present is None or tuple(present.shape) != (len(split), len(mods)):
             raise UmeError(f"protocol '{protocol}' needs the test presence masks, shape ({len(split)}, {len(mods)}); "

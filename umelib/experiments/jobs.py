@@ -53,9 +53,6 @@ class SuiteContext:
     announce: bool = False  # print each failure as it happens (suites of several jobs; one job: its own error)
     protocols: dict[int, Applied] = dataclasses.field(default_factory=dict)  # seed -> the named protocol applied
 
-    def protocol_metrics(self, model, test: Split, task: str, seed: int) -> dict[str, dict]:
-        return protocol_metrics(model, test, task, self.protocols.get(seed))
-
     def by_rate(self, model, test: Split, task: str, seed: int = 0) -> dict[str, dict] | None:
         """Every missing rate's metrics, the missing samples drawn with the run's ``seed``."""
         return ({f"{r:g}": evaluate(model, test, task, r, seed=seed) for r in self.missing_rates}
@@ -97,7 +94,7 @@ def make_job_result(job: Job, data: MultiModalData, ref: dict | None, metrics: d
         extra["reference"] = ref
     if job.seed in ctx.protocols:
         extra["protocol"] = ctx.protocols[job.seed].record
-        metrics = {**metrics, **ctx.protocol_metrics(model, data.test, data.task, job.seed)}
+        metrics = {**metrics, **protocol_metrics(model, data.test, data.task, ctx.protocols[job.seed])}
     if by_rate:
         extra["by_rate"] = by_rate
     res = make_result(data.name, job.method, ctx.profile, job.seed, metric, metrics, p, **extra)

@@ -14,7 +14,7 @@ from torch import nn
 
 from ..datasets.core import MultiModalData, Split
 from ..errors import UmeError
-from ..evaluate import predict, score
+from ..evaluate import predict, score, subset_masks
 from ..protocols import PROTOCOLS, load_masks, make_masks, masks_sha256, protocol, subset_settings
 
 
@@ -26,6 +26,7 @@ class ProtocolSpec:
     rate: float = 0.0
     modality: str = "both"
     masks_file: str | None = None
+    loaded: tuple | None = dataclasses.field(default=None, compare=False, repr=False)  # (masks, meta) of masks_file
 
     def __post_init__(self) -> None:
         protocol(self.name)
@@ -35,8 +36,8 @@ class ProtocolSpec:
 
     @classmethod
     def from_file(cls, path: str) -> "ProtocolSpec":
-        _, meta = load_masks(path)
-        return cls(meta["protocol"], float(meta["rate"]), meta["modality"], str(path))
+        masks, meta = load_masks(path)
+        return cls(meta["protocol"], float(meta["rate"]), meta["modality"], str(path), (masks, meta))
 
 
 @dataclasses.dataclass
@@ -59,7 +60,7 @@ def apply_protocol(data: MultiModalData, spec: ProtocolSpec, seed: int) -> tuple
     splits = dict(data.splits())
     sizes = {s: len(sp) for s, sp in splits.items()}
     if spec.masks_file:
-        masks, meta = load_masks(spec.masks_file)
+        masks, meta = spec.loaded or load_masks(spec.masks_file)
         sha = data.info.get("sha256")
         if meta.get("data_sha256") and sha and meta["data_sha256"] != sha:
             raise UmeError(f"{spec.masks_file} was drawn for data with sha256 {meta['data_sha256'][:12]}…, this run's "
@@ -97,18 +98,11 @@ def protocol_metrics(model: nn.Module, test: Split, task: str, applied: Applied 
     ``any-subset``, each proper subset present (``present:a+b``); empty when the protocol adds none."""
     if applied is None or model is None:
         return {}
-    mods = test.modalities
-    y = test.y.cpu()
-    if applied.record["name"] == "any-subset":
-        out = {}
-        for name, missing in subset_settings(mods).items():
-            if name != "complete":
-                mask = torch.tensor([m in missing for m in mods]).expand(len(test), -1)
-                out[name] = score(predict(model, test, mask), y, task)
-        return out
-    if applied.test_missing is None:
-        return {}
-    return {"masked": score(predict(model, test, applied.test_missing), y, task)}
+    if applied.record["name"] == "any-subset":  # "complete" is among the suite's own settings already
+        settings = {k: v for k, v in subset_masks(len(test), test.modalities).items() if k != "complete"}
+    else:
+        settings = {"masked": applied.test_missing} if applied.test_missing is not None else {}
+    return {name: score(predict(model, test, missing), test.y.cpu(), task) for name, missing in settings.items()}
 
 
 def spec_from_options(protocol_name: str | None, rate: float | None, modality: str | None,

@@ -239,11 +239,10 @@ def run_suite(dataset: str | MultiModalData, profile: str | None = None, seeds: 
     if concurrent is None:
         concurrent = _stack_by_default(dev, datas[seeds[0]], jobs[0].cfg if jobs else None, encoders, len(seeds))
     ctx = SuiteContext(profile, dev, progress, cache, encoders, missing_rate, plain({**overrides, **dict(settings or {})}),
-                       sorted({float(e) for e in missing_rates}) if missing_rates else [])
+                       sorted({float(e) for e in missing_rates}) if missing_rates else [], protocols=applied)
     if any(not 0.0 <= e <= 1.0 for e in [*ctx.missing_rates, missing_rate]):
         raise UmeError(f"every missing rate must lie in [0, 1], got {[*ctx.missing_rates, missing_rate]}")
     ctx.announce = len({j.key for j in jobs}) > 1
-    ctx.protocols = applied
     results: dict[str, dict] = {}  # training key -> result of that training
     if dist.is_main():
         for j in jobs:
