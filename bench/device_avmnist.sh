@@ -3,7 +3,7 @@
 #
 #   here, once:      make device-prep     # .device/: the espeakng-loader wheel (cp312) and the four MNIST files
 #   on the device:   bash bench/device_avmnist.sh build     # build data/avmnist there, then both benchmarks
-#                    bash bench/device_avmnist.sh tables    # Tables 1, 4, 5, 3 seeds: reproduce avmnist --profile full
+#                    bash bench/device_avmnist.sh tables    # Tables 1, 4, 5, 5 seeds: reproduce avmnist --profile full
 #   UME_CUDA_GRAPHS=1 bash bench/device_avmnist.sh tables   # the same with every stacked step replayed as a CUDA graph
 #                                                            # (use it when the build stage's graph rows were faster)
 #

@@ -146,7 +146,8 @@ def test_from_image_folders_errors(tmp_path):
 def test_substitute_setting_is_checked():
     cfg = apply_settings(get_config("smoke"), {"substitute": {"x": "mean", "z": "-1"}})
     assert cfg.substitute == {"x": "mean", "z": -1.0}
-    with pytest.raises(UmeError, match="takes a number or \"mean\""):
+    assert apply_settings(get_config("smoke"), {"substitute": {"x": "noise"}}).substitute == {"x": "noise"}
+    with pytest.raises(UmeError, match="takes a number, \"mean\" .* or \"noise\""):
         apply_settings(get_config("smoke"), {"substitute": {"x": "median"}})
     with pytest.raises(UmeError, match="modalities \\['w'\\]"):
         umelib.prepare("synthetic", "smoke", settings={"substitute": {"w": 1}})
@@ -246,4 +247,4 @@ def test_cli_takes_a_substitute_and_refuses_a_bad_one(tmp_path, capsys):
     assert '"substitute": {' in capsys.readouterr().out.replace("\n", "").replace("  ", "")
     assert main(["run", "--dataset", str(tmp_path / "c.npz"), "--set", "substitute={a: median}"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error:") and "number or" in err[0]
+    assert len(err) == 1 and err[0].startswith("error:") and "a number, \"mean\"" in err[0]

@@ -63,8 +63,9 @@ class RunConfig:
     # Sec. 4.2's option: phase 2 fine-tunes on the complete samples only (else Sec. 3.3: text-less samples as augmented)
     phase2_complete_only: bool = False
     standardize: bool | None = None  # vector inputs to training mean 0 / std 1; None: own .npz data only
-    # the stand-in for a missing input, per modality, in the data's own units: a number (a constant input) or "mean"
-    # (the training split's mean over present samples); absent: zeros. Augmentation, protocol, phase 1 and frozen
+    # the stand-in for a missing input, per modality, in the data's own units: a number (a constant input), "mean"
+    # (the training split's mean over present samples) or "noise" (Gaussian noise with the training mean and std,
+    # drawn per sample; in feature space for a frozen encoder's features); absent: zeros. Augmentation, protocol, phase 1 and frozen
     # features all use it (see MultiModalData.with_substitutes)
     substitute: dict[str, float | str] = field(default_factory=dict)
     # equal compute: methods trained from scratch (naive, multi-task, missing detection, only-aug) train for
@@ -222,13 +223,14 @@ def _value(key: str, v: Any) -> Any:
             raise UmeError(f"'{key}' takes a mapping modality -> number or \"mean\" (e.g. {{\"tab\": \"mean\"}}), got {v!r}")
         out = {}
         for m, x in v.items():
-            if x in ("mean", "zero"):
+            if x in ("mean", "zero", "noise"):
                 out[str(m)] = x
                 continue
             try:
                 out[str(m)] = _number(f"{key}.{m}", x, float)
             except UmeError:
-                raise UmeError(f"'{key}.{m}' takes a number or \"mean\" (the training mean), got {x!r}") from None
+                raise UmeError(f"'{key}.{m}' takes a number, \"mean\" (the training mean) or \"noise\" (Gaussian noise "
+                               f"with the training mean and std, drawn per sample), got {x!r}") from None
         return out
     if name == "encoders":
         if not isinstance(v, Mapping) or not all(isinstance(e, str) for e in v.values()):

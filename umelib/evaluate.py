@@ -9,7 +9,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from .training.augment import Substitute, replace
+from .training.augment import Noise, Substitute, replace
 from .datasets.core import Split
 from .errors import UmeError
 from .training.trainer import autocast, pick_device
@@ -18,17 +18,27 @@ from .training.trainer import autocast, pick_device
 @torch.no_grad()
 def predict(model: nn.Module, split: Split, missing: torch.Tensor | None = None,
             substitutes: Mapping[str, Substitute] | None = None, batch_size: int | None = None,
-            device: str | torch.device | None = None) -> torch.Tensor:
-    """Fused logits (float32, on CPU) for ``split``; ``missing`` (N, M) bool replaces inputs by substitutes.
+            device: str | torch.device | None = None, seed: int = 0) -> torch.Tensor:
+    """Fused logits (float32, on CPU) for ``split``; ``missing`` (N, M) bool replaces inputs by substitutes
+    (a :class:`Noise` substitute is drawn from ``seed``, so every model of a seed sees the same noise).
     ``batch_size`` None: 4096 on CUDA; on a CPU about 2 MB of input per batch (small batches keep a CNN's
     activations in cache: 1,000 AV-MNIST samples take 0.6 s in batches of 32 against 1.7 s in one of 4096)."""
     device = pick_device(device) if device is not None else next(model.parameters()).device
     substitutes = split.fill if substitutes is None else substitutes
     model.eval()
-    mods = split.modalities
     if batch_size is None:
         per_sample = sum(t[:1].numel() * t.element_size() for t in split.x.values()) or 1
         batch_size = 4096 if device.type == "cuda" else int(min(4096, max(32, (2 << 20) // per_sample)))
+    if any(isinstance(v, Noise) for v in substitutes.values()):
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            return _predict(model, split, missing, substitutes, batch_size, device)
+    return _predict(model, split, missing, substitutes, batch_size, device)
+
+
+def _predict(model: nn.Module, split: Split, missing: torch.Tensor | None, substitutes: Mapping[str, Substitute],
+             batch_size: int, device: torch.device) -> torch.Tensor:
+    mods = split.modalities
     outs = []
     for i in range(0, len(split), batch_size):
         b = {k: v.to(device) for k, v in split.batch(slice(i, i + batch_size)).items()}
@@ -71,14 +81,17 @@ def missing_mask(n: int, modalities: list[str], setting: str, missing_rate: floa
 
 def evaluate(model: nn.Module, split: Split, task: str = "multiclass", missing_rate: float = 1.0,
              substitutes: Mapping[str, Substitute] | None = None, seed: int = 0,
-             modalities: list[str] | None = None) -> dict[str, dict[str, float]]:
-    """Every protocol setting -> its metrics (percent); ``avg`` is the mean over the settings."""
+             modalities: list[str] | None = None, keep: dict | None = None) -> dict[str, dict[str, float]]:
+    """Every protocol setting -> its metrics (percent); ``avg`` is the mean over the settings. ``keep``: a dict
+    that receives each setting's predicted classes (multiclass), for :mod:`umelib.experiments.diagnostics`."""
     mods = split.modalities
     settings = ["complete"] + [f"miss:{m}" for m in (modalities or mods)]
     out = {}
     for s in settings:
-        logits = predict(model, split, missing_mask(len(split), mods, s, missing_rate, seed), substitutes)
+        logits = predict(model, split, missing_mask(len(split), mods, s, missing_rate, seed), substitutes, seed=seed)
         out[s] = score(logits, split.y.cpu(), task)
+        if keep is not None and task == "multiclass":
+            keep[s] = logits.argmax(1)
     out["avg"] = {k: sum(out[s][k] for s in settings) / len(settings) for k in out["complete"]}
     return out
 

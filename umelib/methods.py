@@ -156,6 +156,7 @@ class RunOutput:
     model: LateFusion | None
     unimodal: dict[str, LateFusion] = field(default_factory=dict)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    predictions: dict[str, torch.Tensor] = field(default_factory=dict)  # setting -> predicted classes (multiclass)
 
 
 def unimodal_metrics(models: Mapping[str, LateFusion], data: MultiModalData) -> dict[str, dict[str, float]]:
@@ -190,14 +191,17 @@ def run_method(method: str, data: MultiModalData, cfg: RunConfig, trainer: Train
         fdata, funi = frozen_view(data, uni, feature_cache, device=trainer.device)
         model, phase, aug, loss = setup_method(method, fdata, cfg, funi, identity_encoders(fdata))
         trainer.fit(model, joint_split(fdata, cfg), phase, loss, aug, desc=method, val_score=val_scorer(fdata, None, cfg))
+        preds: dict = {}
         return RunOutput(method, attach_heads(method, data, cfg, uni, encoders, model), uni,
-                         evaluate(model, fdata.test, data.task, missing_rate, seed=trainer.seed))
+                         evaluate(model, fdata.test, data.task, missing_rate, seed=trainer.seed, keep=preds), preds)
     model, phase, aug, loss = setup_method(method, data, cfg, uni, encoders)
     if rec.finetune:
         trainer.fit(model, joint_split(data, cfg), phase, loss, aug, desc=method, val_score=val_scorer(data, None, cfg))
     else:
         model.to(trainer.device)
-    return RunOutput(method, model, uni, evaluate(model, data.test, data.task, missing_rate, seed=trainer.seed))
+    preds = {}
+    return RunOutput(method, model, uni, evaluate(model, data.test, data.task, missing_rate, seed=trainer.seed, keep=preds),
+                     preds)
 
 
 def joint_split(data: MultiModalData, cfg: RunConfig) -> Split:

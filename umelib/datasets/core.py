@@ -186,7 +186,7 @@ class MultiModalData:
         rounded for integer inputs); ``"zero"`` or no entry keeps zeros. The substitute lands in ``Split.fill``,
         which the augmentation, the protocol and frozen features all read. Recorded in ``info["substitute"]``.
         Text keeps its blank-text substitute (paper Sec. 4.1)."""
-        spec = {m: v for m, v in spec.items() if v != "zero"}
+        spec = {m: v for m, v in spec.items() if v not in ("zero", "noise")}  # noise: :meth:`with_noise`
         if not spec:
             return self
         fills = {}
@@ -216,6 +216,38 @@ class MultiModalData:
             return None if s is None else Split(s.x, s.y, s.present, {**s.fill, **fills})
 
         info = dict(self.info, substitute={m: (v if v == "mean" else float(v)) for m, v in spec.items()})
+        return MultiModalData(self.name, apply(self.train), apply(self.test), self.num_classes, apply(self.val),
+                              self.task, info)
+
+    def with_noise(self, modalities: Iterable[str]) -> "MultiModalData":
+        """A copy whose missing inputs of each of ``modalities`` are replaced by fresh Gaussian noise per sample, with
+        the per-feature mean and std of the training samples that have it (:class:`~umelib.training.augment.Noise`,
+        the broken-sensor case). Run after frozen features, so that a text modality gets noise in feature space;
+        raw text has no noise (its substitute is the blank text). Recorded in ``info["substitute"]``."""
+        from ..training.augment import Noise
+
+        mods = list(modalities)
+        if not mods:
+            return self
+        fills = {}
+        for m in mods:
+            if m not in self.modalities:
+                raise UmeError(f"substitute named for modality '{m}' that the data does not have "
+                               f"({', '.join(self.modalities)})")
+            x = self.train.x[m]
+            if is_text(x):
+                raise UmeError(f"'{m}' holds raw text, which has no noise substitute; give it a frozen encoder "
+                               f"(noise then replaces its features) or drop substitute.{m}")
+            sel = x[self.train.present[:, self.modalities.index(m)]].double()
+            if len(sel) < 2:
+                raise UmeError(f"fewer than 2 training samples have '{m}', so it has no spread for noise; give "
+                               f"substitute.{m} a number")
+            fills[m] = Noise(sel.mean(0).float(), sel.std(0).float())
+
+        def apply(s: Split | None) -> Split | None:
+            return None if s is None else Split(s.x, s.y, s.present, {**s.fill, **fills})
+
+        info = dict(self.info, substitute={**self.info.get("substitute", {}), **{m: "noise" for m in mods}})
         return MultiModalData(self.name, apply(self.train), apply(self.test), self.num_classes, apply(self.val),
                               self.task, info)
 

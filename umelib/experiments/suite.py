@@ -111,7 +111,8 @@ def prepare(dataset: str | MultiModalData, profile: str | None = None, seed: int
         data = data.standardized()
     data = data.subsample(cfg.n_train, cfg.n_test, seed=seed, n_val=cfg.n_val)
     data = with_train_available(data, cfg.train_available, seed)
-    return frozen_features(data, cfg, encoders)
+    data, cfg = frozen_features(data, cfg, encoders)
+    return data.with_noise([m for m, v in cfg.substitute.items() if v == "noise"]), cfg
 
 
 def with_train_available(data: MultiModalData, fractions: Mapping[str, float], seed: int) -> MultiModalData:
@@ -332,17 +333,20 @@ def _run_stacked(jobs: list[Job], datas: dict[int, MultiModalData], refs: dict, 
         if not check_method(group[0].method).joint:
             for j in group:
                 results[j.key] = make_job_result(j, datas[j.seed], refs[j.seed], unimodal_metrics(uni[j.seed], datas[j.seed]),
-                                         ctx, time.perf_counter() - t1, t_pre, selected_epoch=sel1[j.seed])
+                                         ctx, time.perf_counter() - t1, t_pre, selected_epoch=sel1[j.seed],
+                                         unimodal=uni[j.seed])
             continue
         if not check_method(group[0].method).finetune:  # the fused phase-1 models, evaluated as they are
             for j in group:
                 d = datas[j.seed]
                 model = setup_method(j.method, d, j.cfg, uni[j.seed], ctx.encoders).model.to(ctx.device)
                 test = d.test.to(ctx.device)
-                results[j.key] = make_job_result(j, d, refs[j.seed], evaluate(model, test, d.task, ctx.missing_rate, seed=j.seed),
-                                                 ctx,
+                preds: dict = {}
+                metrics = evaluate(model, test, d.task, ctx.missing_rate, seed=j.seed, keep=preds)
+                results[j.key] = make_job_result(j, d, refs[j.seed], metrics, ctx,
                                                  time.perf_counter() - t1, t_pre, selected_epoch=sel1[j.seed],
-                                                 by_rate=ctx.by_rate(model, test, d.task, j.seed), model=model)
+                                                 by_rate=ctx.by_rate(model, test, d.task, j.seed), model=model,
+                                                 predictions=preds)
             continue
         built, gdatas = [], dict(datas)
         frozen = check_method(group[0].method).freeze
@@ -372,14 +376,15 @@ def _run_stacked(jobs: list[Job], datas: dict[int, MultiModalData], refs: dict, 
             d = gdatas[j.seed]
             if j.seed not in tests:
                 tests[j.seed] = d.test.to(ctx.device)  # evaluated many times: moved once
-            metrics = evaluate(model, tests[j.seed], d.task, ctx.missing_rate, seed=j.seed)
+            preds = {}
+            metrics = evaluate(model, tests[j.seed], d.task, ctx.missing_rate, seed=j.seed, keep=preds)
             by_rate = ctx.by_rate(model, tests[j.seed], d.task, j.seed)
             if frozen:
                 tests.pop(j.seed)
             results[j.key] = make_job_result(j, d, refs[j.seed], metrics, ctx,
                                      wall / len(group), t_pre, runs_together=len(group), trained_with=names,
                                      group_wall_s=round(wall, 3), cuda_graph=bool(trainer.history[-1]["cuda_graph"]),
-                                     selected_epoch=sel, by_rate=by_rate, model=model)
+                                     selected_epoch=sel, by_rate=by_rate, model=model, predictions=preds)
 
 
 def _reference(data: MultiModalData, missing_rate: float, seed: int = 0) -> dict | None:

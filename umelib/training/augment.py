@@ -9,11 +9,41 @@ import torch
 from ..datasets.core import LABEL, PRESENT
 from ..errors import UmeError
 
-Substitute = float | torch.Tensor
+
+
+@dataclass(eq=False)
+class Noise:
+    """A random stand-in, drawn afresh for every sample it replaces: Gaussian noise with the per-feature ``mean`` and
+    ``std`` of the training split (the paper's broken sensor: the input is there, but carries nothing). Integer
+    inputs are rounded and clipped to their type. Draws use the global RNG of the input's device (seeded per run)."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def to(self, device: torch.device | str) -> "Noise":
+        return Noise(self.mean.to(device), self.std.to(device))
+
+    def sample_like(self, x: torch.Tensor) -> torch.Tensor:
+        z = torch.randn(x.shape, device=x.device, dtype=torch.float32)
+        v = self.mean.to(x.device, torch.float32) + z * self.std.to(x.device, torch.float32)
+        if x.is_floating_point():
+            return v.to(x.dtype)
+        info = torch.iinfo(x.dtype)
+        return v.round().clamp(info.min, info.max).to(x.dtype)
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Noise) and self.mean.shape == other.mean.shape
+                and bool(torch.equal(self.mean.cpu(), other.mean.cpu())) and bool(torch.equal(self.std.cpu(), other.std.cpu())))
+
+
+Substitute = float | torch.Tensor | Noise
 
 
 def substitute_like(x: torch.Tensor, value: Substitute = 0.0) -> torch.Tensor:
-    """The stand-in for a missing input: ``value`` (a scalar, or a tensor of one sample's shape) broadcast to ``x``."""
+    """The stand-in for a missing input: ``value`` (a scalar, or a tensor of one sample's shape) broadcast to ``x``,
+    or :class:`Noise` drawn per sample."""
+    if isinstance(value, Noise):
+        return value.sample_like(x)
     if isinstance(value, torch.Tensor):
         return value.to(device=x.device, dtype=x.dtype).expand_as(x)
     return torch.full_like(x, value)

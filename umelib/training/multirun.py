@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from .augment import MissingModalityAugmentation, replace
+from .augment import MissingModalityAugmentation, Noise, replace
 from ..config import PhaseConfig
 from ..datasets.core import LABEL, PRESENT, Split
 from ..errors import UmeError
@@ -230,7 +230,10 @@ def _same_substitutes(a: dict, b: dict) -> bool:
         return False
     for k in a:
         x, y = a[k], b[k]
-        if isinstance(x, torch.Tensor) or isinstance(y, torch.Tensor):
+        if isinstance(x, Noise) or isinstance(y, Noise):
+            if x != y:
+                return False
+        elif isinstance(x, torch.Tensor) or isinstance(y, torch.Tensor):
             if not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor) and x.shape == y.shape
                     and bool(torch.equal(x.to(y.device), y))):
                 return False

@@ -1,0 +1,96 @@
+"""Per-item records, the heads' effect on the substitute, and the noise substitute (issue 19)."""
+import pytest
+import torch
+
+from umelib.datasets.core import MultiModalData, Split
+from umelib.errors import UmeError
+from umelib.evaluate import predict
+from umelib.experiments.diagnostics import group_ids, head_effects, items_record, pack, unpack
+from umelib.experiments.suite import prepare, run_suite
+from umelib.models.fusion import LateFusion
+from umelib.training.augment import Noise, substitute_like
+
+
+def test_pack_round_trips_any_length():
+    for n in (1, 7, 8, 9, 1001):
+        v = torch.rand(n) > 0.5
+        assert (unpack(pack(v), n) == v.numpy()).all()
+
+
+def test_items_record_groups_items_by_content():
+    y = torch.tensor([0, 1, 1, 2])
+    rec = items_record({"complete": torch.tensor([0, 1, 0, 2])}, y, ["a", "b", "a", "c"])
+    assert list(unpack(rec["correct"]["complete"], 4)) == [True, True, False, True]
+    assert list(group_ids(rec)) == [0, 1, 0, 2]
+    assert group_ids(items_record({}, y, None)) is None
+
+
+def _two_modal(n=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 3, (n,), generator=g)
+    x = {"a": torch.randn(n, 4, generator=g) + y[:, None], "b": torch.randn(n, 2, generator=g)}
+    return Split(x, y, torch.ones(n, 2, dtype=torch.bool))
+
+
+def test_a_silent_head_flips_nothing_and_a_loud_one_flips_predictions():
+    test = _two_modal()
+    model = LateFusion.build({"a": (4,), "b": (2,)}, 3, {"a": "identity", "b": "identity"})
+    with torch.no_grad():
+        model.heads["b"].weight.zero_()
+        model.heads["b"].bias.zero_()  # b's head says nothing, on real inputs or on the substitute
+    eff = head_effects(model, test)
+    assert eff["b"]["flipped"] == 0 and eff["b"]["harmed"] == 0 and eff["b"]["helped"] == 0
+    with torch.no_grad():
+        model.heads["b"].bias.copy_(torch.tensor([50.0, 0.0, 0.0]))  # on the zero substitute it shouts class 0
+    eff = head_effects(model, test)
+    rest = model.heads["a"](test.x["a"]).argmax(1)
+    assert eff["b"]["flipped"] == pytest.approx(100 * float((rest != 0).float().mean()), abs=1e-4)
+    assert eff["b"]["harmed"] + eff["b"]["helped"] <= eff["b"]["flipped"] + 1e-6
+
+
+def test_items_of_a_suite_agree_with_its_metrics_and_fused_models_get_heads():
+    res = run_suite("synthetic", "smoke", [0], ["unimodal", "naive", "missing-detection", "ume-mma"], drop_ps=[])
+    for r in res:
+        it = r["items"]
+        for s, bits in it["correct"].items():
+            assert 100 * unpack(bits, it["n"]).mean() == pytest.approx(r["metrics"][s], abs=0.05), (r["method"], s)
+        if r["method"] != "unimodal":
+            assert set(r["heads"]) == {"x", "z"}
+    md = next(r for r in res if r["method"] == "missing-detection")
+    # a head that says "missing" is left out of the fusion, so it can flip little
+    assert md["heads"]["x"]["flipped"] <= next(r for r in res if r["method"] == "naive")["heads"]["x"]["flipped"] + 5
+
+
+def test_noise_is_drawn_per_sample_with_the_given_moments():
+    torch.manual_seed(0)
+    sub = substitute_like(torch.zeros(20000, 3), Noise(torch.tensor([1.0, -2.0, 0.0]), torch.tensor([0.5, 2.0, 1.0])))
+    assert not torch.equal(sub[0], sub[1])
+    assert torch.allclose(sub.mean(0), torch.tensor([1.0, -2.0, 0.0]), atol=0.05)
+    assert torch.allclose(sub.std(0), torch.tensor([0.5, 2.0, 1.0]), atol=0.05)
+    ints = substitute_like(torch.zeros(1000, 2, dtype=torch.uint8), Noise(torch.tensor([250.0, 3.0]), torch.tensor([20.0, 1.0])))
+    assert ints.dtype == torch.uint8 and int(ints.max()) <= 255
+
+
+def test_a_noise_substitute_is_set_from_the_training_split_and_seeded_at_test():
+    data, cfg = prepare("synthetic", "smoke", 0, settings={"substitute": {"x": "noise"}})
+    fill = data.train.fill["x"]
+    assert isinstance(fill, Noise) and data.info["substitute"]["x"] == "noise"
+    assert torch.allclose(fill.mean, data.train.x["x"].float().mean(0), atol=1e-4)
+    model = LateFusion.build(data.input_shapes(), data.num_classes, {"x": "mlp", "z": "mlp"})
+    miss = torch.zeros(len(data.test), 2, dtype=torch.bool)
+    miss[:, 0] = True
+    a, b = predict(model, data.test, miss, seed=3), predict(model, data.test, miss, seed=3)
+    c = predict(model, data.test, miss, seed=4)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_raw_text_has_no_noise_substitute():
+    n = 4
+    split = Split({"t": torch.zeros(n, 8, dtype=torch.uint8), "v": torch.randn(n, 2)}, torch.zeros(n, dtype=torch.long),
+                  torch.ones(n, 2, dtype=torch.bool))
+    data = MultiModalData("toy", split, split, 2, split)
+    assert isinstance(data.with_noise(["v"]).test.fill["v"], Noise)  # a vector modality takes noise
+    with pytest.raises(UmeError, match="raw text"):
+        data.with_noise(["t"])
+    with pytest.raises(UmeError, match="does not have"):
+        data.with_noise(["w"])

@@ -1,0 +1,117 @@
+"""What a suite keeps of each fused model beside its metrics, for the claims and the mechanism:
+
+- ``items``: per protocol setting, which test items the model got right (multiclass), packed as bits in base64, and
+  the items' groups (items that share content, e.g. the two designs of one emoji), so that the claims can add the
+  test set's own sampling variation to the variation over seeds (:func:`umelib.verdicts.item_variance`).
+- ``heads``: per modality m of a late-fusion model, what its head does when m is missing and replaced by the
+  substitute: how often it changes the prediction the other heads make alone (``flipped``), how often that turns a
+  right answer wrong (``harmed``) or a wrong one right (``helped``), and how loudly it speaks (spread of its logits
+  on the substitute over their mean spread on real inputs). The paper's mechanism, read on real data.
+"""
+from __future__ import annotations
+
+import base64
+from typing import Mapping
+
+import numpy as np
+import torch
+
+from ..datasets.core import MultiModalData, Split
+from ..evaluate import predict
+from ..training.augment import Noise, substitute_like
+from ..training.trainer import autocast
+
+
+def pack(correct: torch.Tensor) -> str:
+    """A bool vector as base64 of its packed bits."""
+    return base64.b64encode(np.packbits(correct.cpu().numpy().astype(bool)).tobytes()).decode()
+
+
+def unpack(text: str, n: int) -> np.ndarray:
+    """:func:`pack` undone: a bool array of length ``n``."""
+    return np.unpackbits(np.frombuffer(base64.b64decode(text), dtype=np.uint8))[:n].astype(bool)
+
+
+def test_groups(data: MultiModalData) -> list[str] | None:
+    """The test items' groups where items share content (emoji: the code points, one group per emoji's two
+    designs), else None (every item its own group)."""
+    meta = (data.info.get("meta") or {}).get("test") or {}
+    ids = meta.get("unified")
+    return [str(u) for u in ids] if ids is not None and len(ids) == len(data.test) else None
+
+
+def _group_ids(groups: list[str]) -> str:
+    codes = {g: i for i, g in enumerate(dict.fromkeys(groups))}
+    return base64.b64encode(np.asarray([codes[g] for g in groups], dtype=np.int32).tobytes()).decode()
+
+
+def group_ids(items: Mapping) -> np.ndarray | None:
+    """The integer group of every test item of an ``items`` record (None: every item its own group)."""
+    g = items.get("groups")
+    return None if g is None else np.frombuffer(base64.b64decode(g), dtype=np.int32)
+
+
+def items_record(predictions: Mapping[str, torch.Tensor], y: torch.Tensor, groups: list[str] | None) -> dict:
+    """``items`` of a record from each setting's predicted classes."""
+    out = {"n": int(len(y)), "correct": {s: pack(p.cpu() == y.cpu()) for s, p in predictions.items()}}
+    if groups is not None:
+        out["groups"] = _group_ids(groups)
+    return out
+
+
+def unimodal_items(models: Mapping[str, torch.nn.Module], data: MultiModalData, groups: list[str] | None) -> dict | None:
+    """``items`` of the uni-modal models: ``only:m`` (and ``miss:<other>`` with two modalities, as the metrics)."""
+    from ..methods import unimodal_split
+
+    if data.task != "multiclass":
+        return None
+    preds = {}
+    for j, m in enumerate(data.modalities):
+        preds[f"only:{m}"] = predict(models[m], unimodal_split(data.test, j, keep_all=True)).argmax(1)
+    if len(data.modalities) == 2:
+        a, b = data.modalities
+        preds[f"miss:{a}"], preds[f"miss:{b}"] = preds[f"only:{b}"], preds[f"only:{a}"]
+    return items_record(preds, data.test.y, groups)
+
+
+@torch.no_grad()
+def head_effects(model, test: Split, seed: int = 0, batch_size: int = 1024) -> dict[str, dict] | None:
+    """``heads`` of a late-fusion model with two or more modalities (None for anything else): per modality m,
+    every test item missing m, the fused prediction (m's head on the substitute) against the other heads alone.
+    One pass over the test set: a constant substitute's head logits are computed once."""
+    heads = getattr(model, "heads", None)
+    mods = list(getattr(model, "modalities", []))
+    if heads is None or len(mods) < 2 or not hasattr(model, "forward_all"):
+        return None
+    model.eval()
+    dev = next(model.parameters()).device
+    c = model.num_classes
+    y = test.y.cpu()
+    acc = {m: {"fused": [], "rest": [], "sub": [], "real": []} for m in mods}
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        torch.manual_seed(seed)
+        for i in range(0, len(test), batch_size):
+            b = {k: v.to(dev) for k, v in test.batch(slice(i, i + batch_size)).items()}
+            with autocast(dev):
+                real = {k: v.float() for k, v in model.forward_all(b)["uni"].items()}
+            for m in mods:
+                fill = test.fill.get(m, 0.0)
+                x = b[m] if isinstance(fill, Noise) else b[m][:1]
+                with autocast(dev):
+                    z = model.heads[m](model.encoders[m](substitute_like(x, fill))).float()
+                z = z.expand(len(b[m]), -1)
+                uni = {**real, m: z}
+                a = acc[m]
+                a["fused"].append(model.fuse(uni)[:, :c].argmax(1).cpu())
+                a["rest"].append(torch.stack([real[k][:, :c] for k in mods if k != m]).mean(0).argmax(1).cpu())
+                a["sub"].append((z[:, :c].amax(1) - z[:, :c].amin(1)).cpu())
+                a["real"].append((real[m][:, :c].amax(1) - real[m][:, :c].amin(1)).cpu())
+    out = {}
+    for m, a in acc.items():
+        f, r = torch.cat(a["fused"]), torch.cat(a["rest"])
+        ss, rs = float(torch.cat(a["sub"]).mean()), float(torch.cat(a["real"]).mean())
+        out[m] = {"flipped": round(100 * float((f != r).float().mean()), 3),
+                  "harmed": round(100 * float(((r == y) & (f != y)).float().mean()), 3),
+                  "helped": round(100 * float(((r != y) & (f == y)).float().mean()), 3),
+                  "spread_ratio": round(ss / rs, 4) if rs > 0 else None}
+    return out
