@@ -50,12 +50,16 @@ def test_a_silent_head_flips_nothing_and_a_loud_one_flips_predictions():
 
 def test_items_of_a_suite_agree_with_its_metrics_and_fused_models_get_heads():
     res = run_suite("synthetic", "smoke", [0], ["unimodal", "naive", "missing-detection", "ume-mma"], drop_ps=[])
-    for r in res:
+    rated = run_suite("synthetic", "smoke", [1], ["naive"], drop_ps=[], missing_rates=[0.5, 1.0])
+    assert sorted(r["missing_rate"] for r in rated) == [0.5, 1.0]
+    for r in res + rated:
         it = r["items"]
         for s, bits in it["correct"].items():
             assert 100 * unpack(bits, it["n"]).mean() == pytest.approx(r["metrics"][s], abs=0.05), (r["method"], s)
         if r["method"] != "unimodal":
             assert set(r["heads"]) == {"x", "z"}
+    half = next(r for r in rated if r["missing_rate"] == 0.5)
+    assert half["items"]["correct"]["miss:x"] != next(r for r in rated if r["missing_rate"] == 1.0)["items"]["correct"]["miss:x"]
     md = next(r for r in res if r["method"] == "missing-detection")
     # a head that says "missing" is left out of the fusion, so it can flip little
     assert md["heads"]["x"]["flipped"] <= next(r for r in res if r["method"] == "naive")["heads"]["x"]["flipped"] + 5

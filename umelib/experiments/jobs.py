@@ -54,10 +54,16 @@ class SuiteContext:
     announce: bool = False  # print each failure as it happens (suites of several jobs; one job: its own error)
     protocols: dict[int, Applied] = dataclasses.field(default_factory=dict)  # seed -> the named protocol applied
 
-    def by_rate(self, model, test: Split, task: str, seed: int = 0) -> dict[str, dict] | None:
-        """Every missing rate's metrics, the missing samples drawn with the run's ``seed``."""
-        return ({f"{r:g}": evaluate(model, test, task, r, seed=seed) for r in self.missing_rates}
-                if self.missing_rates and model is not None else None)
+    def by_rate(self, model, test: Split, task: str, seed: int = 0) -> dict[str, tuple[dict, dict]] | None:
+        """Every missing rate's (metrics, predicted classes per setting), the missing samples drawn with the run's
+        ``seed``."""
+        if not self.missing_rates or model is None:
+            return None
+        out = {}
+        for r in self.missing_rates:
+            preds: dict = {}
+            out[f"{r:g}"] = (evaluate(model, test, task, r, seed=seed, keep=preds), preds)
+        return out
 
     def fail(self, job: Job, err: BaseException) -> None:
         self.failures[job.key] = f"{job.name} (seed {job.seed}): {type(err).__name__}: {err}"
@@ -99,9 +105,11 @@ def make_job_result(job: Job, data: MultiModalData, ref: dict | None, metrics: d
     if job.seed in ctx.protocols:
         extra["protocol"] = ctx.protocols[job.seed].record
         metrics = {**metrics, **protocol_metrics(model, data.test, data.task, ctx.protocols[job.seed])}
-    if by_rate:
-        extra["by_rate"] = by_rate
     groups = diagnostics.test_groups(data)
+    if by_rate:
+        extra["by_rate"] = {e: m for e, (m, _) in by_rate.items()}
+        if all(p for _, p in by_rate.values()):
+            extra["by_rate_items"] = {e: diagnostics.items_record(p, data.test.y, groups) for e, (_, p) in by_rate.items()}
     if predictions:
         extra["items"] = diagnostics.items_record(predictions, data.test.y, groups)
     elif unimodal:

@@ -298,12 +298,17 @@ def _per_rate(r: dict) -> list[dict]:
     """A result evaluated at several missing rates (``by_rate``) as one record per rate, with its ``missing_rate``,
     the paper's ``eta`` (Fig. 3: the share of test samples that keep the modality, 1 - missing_rate) and metrics."""
     by = r.pop("by_rate", None)
+    items = r.pop("by_rate_items", None) or {}
     if not by:
         return [r]
     out = []
     for e, metrics in by.items():
         x = json.loads(json.dumps(r))
         x["missing_rate"], x["eta"], x["all_metrics"] = float(e), round(1.0 - float(e), 10), metrics
+        if e in items:
+            x["items"] = items[e]
+        elif x.get("method") != "unimodal":
+            x.pop("items", None)  # the run's own items are for its own missing rate
         x["metrics"] = {k: v.get(r["metric"]) for k, v in metrics.items()}
         out.append(x)
     return out
