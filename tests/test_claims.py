@@ -2,6 +2,9 @@
 import math
 
 import pytest
+import torch
+
+from umelib.verdicts import Diff
 
 from conftest import fake_result, seeds_of
 from umelib.paper import claims
@@ -149,3 +152,38 @@ def test_the_readme_verdict_table_is_generated_from_the_records():
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     assert mod.main(["--check"]) == 0, "README.md's verdict table is out of date: python data_scripts/readme_claims.py"
+
+
+def test_item_variance_matches_a_grouped_bootstrap_and_widens_the_interval():
+    import numpy as np
+    from umelib.verdicts import item_variance
+
+    rng = np.random.default_rng(0)
+    n = 400
+    a = {s: (rng.random(n) < 0.8).astype(float) for s in range(5)}
+    b = {s: (rng.random(n) < 0.7).astype(float) for s in range(5)}
+    v = item_variance(a, b)
+    d = np.mean([100 * (a[s] - b[s]) for s in a], axis=0)
+    boot = [d[rng.integers(0, n, n)].mean() for _ in range(4000)]
+    assert v == pytest.approx(np.var(boot), rel=0.15)
+    # items that come in identical pairs: resampling them in pairs doubles the variance
+    a2, b2 = {s: np.repeat(x, 2) for s, x in a.items()}, {s: np.repeat(x, 2) for s, x in b.items()}
+    groups = np.repeat(np.arange(n), 2)
+    assert item_variance(a2, b2, groups) == pytest.approx(2 * item_variance(a2, b2), rel=0.05)
+    seeds_only = Diff.of({s: 100 * a[s].mean() for s in a}, {s: 100 * b[s].mean() for s in b})
+    both = seeds_only.with_items(v)
+    assert both.mean == seeds_only.mean and both.hi - both.lo > seeds_only.hi - seeds_only.lo
+    assert both.p_value() > seeds_only.p_value()
+
+
+def test_claims_use_the_items_the_runs_kept():
+    from umelib.experiments.diagnostics import items_record
+    from umelib.paper.claims import item_scores, items_var, method_is
+
+    y = torch.zeros(6, dtype=torch.long)
+    recs = [dict(method=m, seed=s, items=items_record({"complete": torch.tensor(p)}, y, ["a", "a", "b", "b", "c", "c"]))
+            for s in (0, 1) for m, p in (("x", [0, 0, 0, 0, 1, 1]), ("y", [1, 1, 0, 0, 0, 0]))]
+    scores, groups = item_scores(recs, method_is("x"), ["complete"])
+    assert list(scores[0]) == [1, 1, 1, 1, 0, 0] and list(groups) == [0, 0, 1, 1, 2, 2]
+    assert items_var(recs, method_is("x"), method_is("y"), ["complete"]) > 0
+    assert items_var(recs, method_is("x"), method_is("y"), ["miss:a"]) == 0  # not kept: seeds only

@@ -7,7 +7,11 @@
   upper bound is below −d. X beating Y is reported beside it as a diagnostic, never as a failure.
 - ``exact``: a computed identity or bound (Theorem 3.2 on known distributions): no interval.
 
-Intervals are Student t intervals over seeds (paired by seed). Within a family (one table), Holm's step-down
+Intervals are Student t intervals over seeds (paired by seed). Where the runs kept which test items each model got
+right (``items``, :mod:`umelib.experiments.diagnostics`), the test set's own sampling variation is added: the
+variance of the mean paired difference over test items, clustered by the items' groups (the delta-method value of
+a grouped bootstrap over test items), joins the seed variance, ``se = sqrt(s^2 / n + v_items)``, with n − 1 degrees
+of freedom. Within a family (one table), Holm's step-down
 procedure sets each claim's level: ordered by p-value, the k-th of m is tested at α / (m − k + 1), and once one is
 undecided every later one is undecided too. Every record carries the level it was tested at."""
 from __future__ import annotations
@@ -34,41 +38,74 @@ def t_sf(x: float, df: int) -> float:
     return float(stats.t.sf(x, df))
 
 
+def item_variance(a: Mapping[int, "np.ndarray"], b: Mapping[int, "np.ndarray"] | None = None,
+                  groups: "np.ndarray | None" = None) -> float:
+    """The variance (in points², scores in [0, 1] per item) of the mean over seeds and test items of ``a − b``
+    that comes from which test items were drawn: items resampled in whole ``groups`` (None: each item alone),
+    seeds paired. Cluster-robust: ``G / (G − 1) · Σ_g S_g² / N²``, S_g the group's summed centred difference."""
+    import numpy as np
+
+    seeds = sorted(set(a) & set(b)) if b is not None else sorted(a)
+    if not seeds:
+        return 0.0
+    d = np.mean([100.0 * (a[s] - (b[s] if b is not None else 0.0)) for s in seeds], axis=0)  # per item
+    n = len(d)
+    g = np.arange(n) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1]
+    k = int(g.max()) + 1
+    if k < 2:
+        return 0.0
+    sums = np.bincount(g, weights=d - d.mean(), minlength=k)
+    return float(k / (k - 1) * np.sum(sums ** 2) / n ** 2)
+
+
 @dataclass
 class Diff:
-    """A paired difference over seeds: mean, std, count and its two-sided 95% interval (None below 2 seeds)."""
+    """A paired difference over seeds: mean, std, count and its two-sided 95% interval (None below 2 seeds);
+    ``item_var`` adds the test items' sampling variance (0: the seeds' variation only)."""
 
     mean: float
     std: float
     n: int
     lo: float | None
     hi: float | None
+    item_var: float = 0.0
 
     @classmethod
-    def of(cls, a: Mapping[int, float], b: Mapping[int, float] | None = None) -> "Diff":
+    def of(cls, a: Mapping[int, float], b: Mapping[int, float] | None = None, item_var: float = 0.0) -> "Diff":
         seeds = sorted(set(a) & set(b)) if b is not None else sorted(a)
         d = [a[s] - (b[s] if b is not None else 0.0) for s in seeds]
         n = len(d)
         mean = sum(d) / n
         std = math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1)) if n > 1 else 0.0
-        out = cls(mean, std, n, None, None)
+        out = cls(mean, std, n, None, None, float(item_var))
         out.lo, out.hi = out.interval(ALPHA)
         return out
+
+    def with_items(self, item_var: float) -> "Diff":
+        """This difference with the test items' variance added."""
+        out = Diff(self.mean, self.std, self.n, None, None, float(item_var))
+        out.lo, out.hi = out.interval(ALPHA)
+        return out
+
+    @property
+    def se(self) -> float:
+        """Standard error of the mean difference: seeds, plus test items where recorded."""
+        return math.sqrt(self.std ** 2 / self.n + self.item_var) if self.n else 0.0
 
     def interval(self, alpha: float) -> tuple[float | None, float | None]:
         """The two-sided ``1 - alpha`` interval; ``(None, None)`` below 2 seeds."""
         if self.n < 2:
             return None, None
-        half = t_quantile(1 - alpha / 2, self.n - 1) * self.std / math.sqrt(self.n)
+        half = t_quantile(1 - alpha / 2, self.n - 1) * self.se
         return self.mean - half, self.mean + half
 
     def p_value(self, threshold: float = 0.0) -> float:
         """Two-sided p-value of 'the mean difference equals ``threshold``' (1 below 2 seeds)."""
         if self.n < 2:
             return 1.0
-        if self.std == 0:
+        if self.se == 0:
             return 0.0 if self.mean != threshold else 1.0
-        t = abs(self.mean - threshold) / (self.std / math.sqrt(self.n))
+        t = abs(self.mean - threshold) / self.se
         return min(1.0, 2 * t_sf(t, self.n - 1))
 
     def text(self, alpha: float = ALPHA) -> str:
@@ -129,7 +166,8 @@ class Claim:
         comps = []
         for vs, d in self.comparisons.items():
             lo, hi = d.interval(self.level)
-            comps.append({"vs": vs, "diff": _r(d.mean), "lo": _r(lo), "hi": _r(hi), "n_seeds": d.n})
+            comps.append({"vs": vs, "diff": _r(d.mean), "lo": _r(lo), "hi": _r(hi), "n_seeds": d.n,
+                          "uncertainty": "seeds + test items" if d.item_var > 0 else "seeds"})
         rec = {"claim": self.claim, "test": self.test, "threshold": self.threshold, "ours": self.ours,
                "paper": self.paper, "n_seeds": min((c["n_seeds"] for c in comps), default=0), "comparisons": comps,
                "verdict": self.verdict, "level": _r(self.level, 6)}

@@ -8,12 +8,13 @@ against each. A run whose uni-modal models sit within :data:`CHANCE_MARGIN` poin
 all: it is a pipeline check."""
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from ..experiments.results import compute_rule, validation_score
 from . import reference as paper
 from .display import book_pandas
-from ..verdicts import PIPELINE, Claim, Diff, all_pairs, holm, non_inferiority, superiority
+from ..experiments.diagnostics import group_ids, unpack
+from ..verdicts import PIPELINE, Claim, Diff, all_pairs, holm, item_variance, non_inferiority, superiority
 
 TWO_POINTS = 2.0
 CHANCE_MARGIN = 5.0
@@ -29,6 +30,51 @@ def per_seed(results: Iterable[Mapping], method: str, settings: Iterable[str]) -
     settings = list(settings)
     return {r["seed"]: sum(r["metrics"][s] for s in settings) / len(settings)
             for r in results if r["method"] == method}
+
+
+Pick = Callable[[Mapping], bool]
+Settings = Iterable[str] | Callable[[Mapping], list[str]]
+
+
+def method_is(method: str, **fields: Any) -> Pick:
+    """A pick of the records of ``method`` whose ``fields`` have these values."""
+    return lambda r: r["method"] == method and all(r.get(k) == v for k, v in fields.items())
+
+
+def item_scores(results: Iterable[Mapping], pick: Pick, settings: Settings) -> tuple[dict[int, "np.ndarray"], Any] | None:
+    """Seed -> each test item's score (mean over ``settings`` and over the picked records of the seed of whether
+    the model got it right), and the items' groups; None when a picked record kept no ``items`` for a setting."""
+    import numpy as np
+
+    per: dict[int, list] = {}
+    groups = None
+    for r in results:
+        if not pick(r):
+            continue
+        it = r.get("items")
+        sets = settings(r) if callable(settings) else list(settings)
+        if not it or any(x not in it["correct"] for x in sets):
+            return None
+        per.setdefault(r["seed"], []).extend(unpack(it["correct"][x], it["n"]) for x in sets)
+        groups = group_ids(it) if groups is None else groups
+    return ({seed: np.mean(v, axis=0) for seed, v in per.items()}, groups) if per else None
+
+
+def items_var(results: Iterable[Mapping], a: Pick, b: Pick | None, settings: Settings,
+              settings_b: Settings | None = None) -> float:
+    """The test items' variance of the paired difference picked by ``a`` minus ``b`` (0 where items were not kept)."""
+    results = list(results)
+    sa = item_scores(results, a, settings)
+    sb = item_scores(results, b, settings if settings_b is None else settings_b) if b is not None else None
+    if sa is None or (b is not None and sb is None):
+        return 0.0
+    return item_variance(sa[0], sb[0] if sb else None, sa[1])
+
+
+def paired(results: Iterable[Mapping], a: Pick, b: Pick, settings: Settings, va: Mapping[int, float],
+           vb: Mapping[int, float], settings_b: Settings | None = None) -> Diff:
+    """:meth:`Diff.of` ``va − vb`` (seed -> score) with the test items' variance of the same comparison added."""
+    return Diff.of(va, vb, items_var(results, a, b, settings, settings_b))
 
 
 def mean_std(v: Mapping[int, float]) -> str:
@@ -87,13 +133,15 @@ def table1(results: Iterable[Mapping], missing: Mapping[str, str] | None = None,
     ref = paper.TABLE1[dataset]
     methods = list(dict.fromkeys(r["method"] for r in results))
     avg = {m: per_seed(results, m, ["avg"]) for m in methods if m != "unimodal"}
+    every = ["complete", *missing.values()]  # the settings Avg is the mean of
     bases = [m for m in methods if m not in ("unimodal", "ume-mma", *NOT_BASELINES) and "@" not in m]
     pbases = [k for k in ref if k not in ("Uni-Modal Models", "UME-MMA (ours)")]
     pu = ref["UME-MMA (ours)"]
     claims = [all_pairs("UME-MMA's Avg above every baseline's Avg",
                         f"{mean_std(avg['ume-mma'])} vs " + ", ".join(f"{m} {mean_std(avg[m])}" for m in bases),
                         f"{pu['avg']:.2f} vs " + ", ".join(f"{k} {ref[k]['avg']:.2f}" for k in pbases),
-                        {m: Diff.of(avg["ume-mma"], avg[m]) for m in bases})]
+                        {m: paired(results, method_is("ume-mma"), method_is(m), every, avg["ume-mma"], avg[m])
+                         for m in bases})]
     for col, setting in missing.items():
         other = "audio" if col == "miss-v" else "image"
         u, o = per_seed(results, "ume-mma", [setting]), per_seed(results, "unimodal", [setting])
@@ -101,10 +149,15 @@ def table1(results: Iterable[Mapping], missing: Mapping[str, str] | None = None,
         claims.append(non_inferiority(f"UME-MMA's {col.title()} within {TWO_POINTS:g} points of the {other}-only model",
                                       f"{mean_std(u)} vs {mean_std(o)}",
                                       f"{pu[col]:.2f} vs {ref['Uni-Modal Models'][col]:.2f} ({pd_:+.2f})",
-                                      f"{other}-only model", Diff.of(u, o), TWO_POINTS))
+                                      f"{other}-only model",
+                                      paired(results, method_is("ume-mma"), method_is("unimodal"), [setting], u, o),
+                                      TWO_POINTS))
     worst = {m: {s: min(r["metrics"][c] for c in missing.values()) for r in results if r["method"] == m
                  for s in [r["seed"]]} for m in bases + ["ume-mma"]}
     others = [m for m in worst if m != "naive"]
+
+    def lowest(r: Mapping) -> list[str]:  # the record's own lowest single missing setting
+        return [min(missing.values(), key=lambda c: r["metrics"][c])]
     if "naive" in worst and others:
         pworst = min(pbases + ["UME-MMA (ours)"], key=lambda k: min(ref[k][c] for c in missing))
         claims.append(all_pairs("naive fusion is the method most hurt by a missing modality (every other method's "
@@ -112,7 +165,8 @@ def table1(results: Iterable[Mapping], missing: Mapping[str, str] | None = None,
                                 f"lowest single-setting accuracy: naive {mean_std(worst['naive'])}, " +
                                 ", ".join(f"{m} {mean_std(worst[m])}" for m in others),
                                 f"{pworst} ({min(ref[pworst][c] for c in missing):.2f})",
-                                {m: Diff.of(worst[m], worst["naive"]) for m in others}))
+                                {m: paired(results, method_is(m), method_is("naive"), lowest, worst[m], worst["naive"],
+                                           lowest) for m in others}))
     return frame(claims, why_not, results)
 
 
@@ -124,6 +178,7 @@ def table4(results: Iterable[Mapping], missing: Mapping[str, str] | None = None)
     missing = dict(missing or MISSING)
     methods = list(dict.fromkeys(r["method"] for r in results))
     ours = {m: per_seed(results, m, missing.values()) for m in methods}
+    miss = list(missing.values())
     ref = {k: sum(v[c] for c in missing) / len(missing) for k, v in paper.TABLE4_AVMNIST.items()}
     n = paper.TABLE4_NAMES
     claims = []
@@ -132,19 +187,22 @@ def table4(results: Iterable[Mapping], missing: Mapping[str, str] | None = None)
             claims.append(superiority(f"UME-MMA beats {abl} (mean of Miss-V and Miss-A)",
                                       f"{mean_std(ours['ume-mma'])} vs {mean_std(ours[abl])}",
                                       f"{ref[n['ume-mma']]:.2f} vs {ref[n[abl]]:.2f}", abl,
-                                      Diff.of(ours["ume-mma"], ours[abl])))
+                                      paired(results, method_is("ume-mma"), method_is(abl), miss, ours["ume-mma"],
+                                             ours[abl])))
     if "ume-mma-frozen" in ours:
         pd_ = ref[n["ume-mma-frozen"]] - ref[n["ume-mma"]]
         claims.append(non_inferiority(f"frozen encoders cost at most {TWO_POINTS:g} points (ume-mma-frozen within "
                                       f"{TWO_POINTS:g} points of ume-mma)",
                                       f"{mean_std(ours['ume-mma-frozen'])} vs {mean_std(ours['ume-mma'])}",
                                       f"{ref[n['ume-mma-frozen']]:.2f} vs {ref[n['ume-mma']]:.2f} ({pd_:+.2f})",
-                                      "ume-mma", Diff.of(ours["ume-mma-frozen"], ours["ume-mma"]), TWO_POINTS))
+                                      "ume-mma", paired(results, method_is("ume-mma-frozen"), method_is("ume-mma"), miss,
+                                                        ours["ume-mma-frozen"], ours["ume-mma"]), TWO_POINTS))
     if "frozen-heads" in ours and "ume-mma-frozen" in ours:
         claims.append(superiority("on frozen encoders, the augmentation still helps (ume-mma-frozen > frozen-heads)",
                                   f"{mean_std(ours['ume-mma-frozen'])} vs {mean_std(ours['frozen-heads'])}",
                                   "not in the paper", "frozen-heads",
-                                  Diff.of(ours["ume-mma-frozen"], ours["frozen-heads"])))
+                                  paired(results, method_is("ume-mma-frozen"), method_is("frozen-heads"), miss,
+                                         ours["ume-mma-frozen"], ours["frozen-heads"])))
     return frame(claims, why_not, results)
 
 
@@ -177,8 +235,11 @@ def sweep(results: Iterable[Mapping], missing: Mapping[str, str] | None = None):
     on_val = all(len(val.get(p, [])) == len(by[p]) for p in inner)
     best = max(inner, key=lambda p: sum(val[p]) / len(val[p]) if on_val else Diff.of(by[p]).mean)
     claim += f" (the inner p = {best:g} chosen on {'validation' if on_val else 'test: no validation scores recorded'})"
-    return frame([all_pairs(claim, ours, theirs, {f"p={ps[0]:g}": Diff.of(by[best], by[ps[0]]),
-                                                  f"p={ps[-1]:g}": Diff.of(by[best], by[ps[-1]])})], why_not, results)
+    at = lambda p: (lambda r: "sweep" in r and r["sweep"]["drop_p"] == p)
+    miss = list(missing.values())
+    return frame([all_pairs(claim, ours, theirs,
+                            {f"p={q:g}": paired(results, at(best), at(q), miss, by[best], by[q]) for q in (ps[0], ps[-1])})],
+                 why_not, results)
 
 
 def verdict_counts(table) -> str:

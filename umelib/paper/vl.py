@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Iterable, Mapping
 
 from . import reference as paper
-from .claims import TWO_POINTS, chance_check, frame, mean_std
+from .claims import TWO_POINTS, chance_check, frame, items_var, mean_std, method_is, paired
 from ..verdicts import Claim, Diff, all_pairs, non_inferiority, superiority
 from .display import book_pandas
 
@@ -82,6 +82,14 @@ def plot_rates(results: Iterable[Mapping], setting: str = "miss:text", ax=None, 
     return ax
 
 
+MISS_TEXT = "miss:text"
+
+
+def at_rate(method: str, rate: float):
+    """A pick of ``method``'s records at one test missing rate."""
+    return lambda r: r["method"] == method and float(r.get("missing_rate", -1)) == rate
+
+
 def fig3_claims(results: Iterable[Mapping], rates: Iterable[float] | None = None):
     """Fig. 3's claims checked on one set of runs: UME-MMA above naive fusion across the missing rates (one claim on
     the curve: the mean over the rates of the difference, i.e. the area between the curves, plus its two ends), with
@@ -94,14 +102,17 @@ def fig3_claims(results: Iterable[Mapping], rates: Iterable[float] | None = None
     claims: list[Claim] = []
     if rates:
         area = {s: sum(ume[e][s] - naive[e][s] for e in rates) / len(rates) for s in ume[rates[0]]}
+        on_curve = lambda m: (lambda r: r["method"] == m and float(r.get("missing_rate", -1)) in rates)
         claims.append(superiority(f"UME-MMA above naive fusion across the curve (mean over {len(rates)} missing "
                                   f"rates, {100 * rates[0]:.0f}% to {100 * rates[-1]:.0f}% of test texts blank)",
                                   f"mean difference {mean_std(area)}", "Fig. 3 (plotted, no numbers)",
-                                  "naive", Diff.of(area)))
+                                  "naive", Diff.of(area, item_var=items_var(results, on_curve("ume-mma"),
+                                                                            on_curve("naive"), [MISS_TEXT]))))
         for e in dict.fromkeys([rates[0], rates[-1]]):
             claims.append(superiority(f"UME-MMA above naive fusion with {100 * e:.0f}% of test texts blank",
                                       f"{mean_std(ume[e])} vs {mean_std(naive[e])}", "Fig. 3 (plotted, no numbers)",
-                                      "naive", Diff.of(ume[e], naive[e])))
+                                      "naive", paired(results, at_rate("ume-mma", e), at_rate("naive", e), [MISS_TEXT],
+                                                      ume[e], naive[e])))
     others = {m: rate_values(results, m) for m in ("naive", "multitask", "missing-detection")
               if m in {r["method"] for r in results}}
     if len(others) > 1 and 1.0 in ume:
@@ -109,13 +120,15 @@ def fig3_claims(results: Iterable[Mapping], rates: Iterable[float] | None = None
                                 f"{mean_std(ume[1.0])} vs " + ", ".join(f"{NAMES.get(m, m)} {mean_std(v[1.0])}"
                                                                           for m, v in others.items()),
                                 "Fig. 3 compares with Ma et al. (2022), not these baselines",
-                                {NAMES.get(m, m): Diff.of(ume[1.0], v[1.0]) for m, v in others.items()}))
+                                {NAMES.get(m, m): paired(results, at_rate("ume-mma", 1.0), at_rate(m, 1.0), [MISS_TEXT],
+                                                         ume[1.0], v[1.0]) for m, v in others.items()}))
     io = image_only(results)
     if io and 1.0 in ume:
         claims.append(non_inferiority(f"with every text blank, UME-MMA within {TWO_POINTS:g} points of the "
                                       "image-only model", f"{mean_std(ume[1.0])} vs {mean_std(io)}",
                                       "Sec. 3.2 (Table 1 on audio-visual data)", "image-only model",
-                                      Diff.of(ume[1.0], io), TWO_POINTS))
+                                      paired(results, at_rate("ume-mma", 1.0), method_is("unimodal"), [MISS_TEXT], ume[1.0],
+                                             io, ["only:image"]), TWO_POINTS))
     return frame(claims, why_not, results)
 
 
