@@ -44,7 +44,7 @@ def test_a_silent_head_flips_nothing_and_a_loud_one_flips_predictions():
         model.heads["b"].bias.copy_(torch.tensor([50.0, 0.0, 0.0]))  # on the zero substitute it shouts class 0
     eff = head_effects(model, test)
     rest = model.heads["a"](test.x["a"]).argmax(1)
-    assert eff["b"]["flipped"] == pytest.approx(100 * float((rest != 0).float().mean()), abs=1e-4)
+    assert eff["b"]["flipped"] == pytest.approx(100 * float((rest != 0).float().mean()), abs=1e-2)
     assert eff["b"]["harmed"] + eff["b"]["helped"] <= eff["b"]["flipped"] + 1e-6
 
 
@@ -98,3 +98,44 @@ def test_raw_text_has_no_noise_substitute():
         data.with_noise(["t"])
     with pytest.raises(UmeError, match="does not have"):
         data.with_noise(["w"])
+
+
+def _rec(method, seed, heads=None, rate=1.0, label="pre-trained", **metrics):
+    return {"method": method, "seed": seed, "missing_rate": rate, "text_encoder": label, "metrics": metrics,
+            "modalities": ["image", "text"], **({"heads": heads} if heads else {})}
+
+
+def test_head_differences_read_phase_2_lowering_the_harm():
+    from umelib.paper import mechanism
+
+    recs = [_rec(m, s, {"text": {"flipped": f, "harmed": h + 0.1 * s, "helped": 1.0, "spread_ratio": 0.5}})
+            for s in range(4) for m, f, h in (("phase1-fused", 30.0, 12.0), ("ume-mma", 10.0, 3.0))]
+    diffs = mechanism.head_differences(recs)
+    assert diffs.loc["text", "phase 2 lowered it"] == "holds"
+    assert "lower after phase 2" in mechanism.head_summary(diffs)
+    table = mechanism.head_table(recs)
+    assert table.loc[("text", "UME-MMA (after phase 2)"), "right → wrong (%)"].startswith("3.15")
+
+
+def test_detection_table_says_which_side_is_above_per_substitute():
+    from umelib.paper import vl
+
+    recs = [_rec(m, s, rate=e, label=lab, **{"miss:text": v + e * (1 if lab == "noise" else -1) * 10 + 0.3 * s})
+            for s in range(5) for e in (0.0, 1.0) for lab in ("pre-trained", "noise")
+            for m, v in (("ume-mma", 70.0), ("missing-detection", 72.0 if lab == "pre-trained" else 60.0))]
+    t = vl.detection_table(recs)
+    assert set(t.loc["blank text", "reading"]) == {"missing detection above"}
+    assert set(t.loc["noise (training mean and std)", "reading"]) == {"UME-MMA above"}
+    assert "missing detection above at 2 of 2 rates" in vl.detection_summary(t)
+
+
+def test_observed_gaps_pair_complete_and_missing_by_seed():
+    from umelib.paper.complementary import gap_frame, observed_gaps
+
+    recs = [_rec("ume-mma", s, **{"complete": 80.0 + s, "miss:image": 70.0 + s, "miss:text": 50.0 + 2 * s}) for s in range(3)]
+    gaps = {g["modality"]: g for g in observed_gaps({"emoji": recs})}
+    assert gaps["image"]["gap"] == pytest.approx(10.0) and gaps["image"]["gap_lo"] == pytest.approx(10.0)
+    assert gaps["text"]["gap"] == pytest.approx(29.0) and gaps["text"]["gap_lo"] < 29.0
+    frame = gap_frame([{"dataset": "emoji", "modality": m, "gamma_hat": g, "se": 0.01} for m, g in (("image", 0.1), ("text", 0.9))],
+                      list(gaps.values()))
+    assert list(frame["gap"]) == [pytest.approx(10.0), pytest.approx(29.0)]

@@ -142,6 +142,16 @@ def _protocols(profile: str, **kw: Any) -> list[dict]:
     return out + [dict(r, part="beyond") for r in res]
 
 
+def _gamma_gap(profile: str, device: str | None = None, **kw: Any) -> list[dict]:
+    """Gamma of every modality of each dataset with a committed run (:data:`~umelib.paper.complementary.GAP_DATASETS`),
+    estimated on the run's own data (training and validation splits only), seed 0; smoke: synthetic only."""
+    from .complementary import GAP_DATASETS, gamma_rows
+
+    if profile == "full":
+        return gamma_rows(0, device)
+    return gamma_rows(0, device, {"synthetic": (("synthetic", profile, {}), None)})
+
+
 TABLE2_METHODS = ["unimodal", "naive", "multitask", "ume-mma"]
 LARGE_HINT = ("--encoder visual=frames:3,3:openclip:ViT-B-16@FILE --encoder audio=hf-audio:PATH (weights from local "
               "files; see python -m umelib list)")
@@ -230,6 +240,8 @@ CHAPTERS: dict[str, dict[str, Any]] = {
     "emoji_keywords": {"runner": _emoji_keywords},
     # Fig. 3 on emoji with the text encoder fine-tuned (MiniLM unfrozen at a small rate).
     "emoji_text_finetuned": {"runner": _emoji_text_finetuned},
+    # Remark 1 across datasets: Gamma of each modality beside the gap its absence leaves in the committed runs.
+    "gamma_gap": {"runner": _gamma_gap},
     # Named missing-modality protocols on emoji: train-test at rate 0.7, and the "beyond the training rate" curve.
     "protocols": {"runner": _protocols},
     # Every video table on AVE / Kinetics-Sounds prepared from local videos, one command each:

@@ -279,3 +279,73 @@ def plot_probes(rows: Iterable[Mapping], ax=None):
     ax.set(xlabel="", ylabel="linear-probe test accuracy (%)")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, markerscale=0.25)
     return ax
+
+
+# ------------------------------------------------------------------ the heads on the substitute, on real data
+
+HEAD_MODELS = {"naive": "naive late fusion", "phase1-fused": "phase 1, fused (before phase 2)",
+               "only-pretrain": "phase 2 without augmentation", "missing-detection": "missing detection",
+               "ume-mma": "UME-MMA (after phase 2)"}
+HEAD_STATS = ["flipped", "harmed", "helped", "spread_ratio"]
+
+
+def head_records(results: Iterable[Mapping], methods: Iterable[str] = tuple(HEAD_MODELS)) -> list[dict]:
+    """One row per (method, seed, missing modality) from the ``heads`` a suite kept with each fused model (the
+    records of one missing rate: heads do not depend on it)."""
+    rows, seen = [], set()
+    for r in results:
+        if r["method"] not in methods or "heads" not in r or (r["method"], r["seed"]) in seen:
+            continue
+        seen.add((r["method"], r["seed"]))
+        rows += [{"method": r["method"], "seed": r["seed"], "missing": m, **{k: v.get(k) for k in HEAD_STATS}}
+                 for m, v in r["heads"].items()]
+    return rows
+
+
+def head_table(results: Iterable[Mapping], methods: Iterable[str] = tuple(HEAD_MODELS)):
+    """Per fused model and missing modality, mean ± std over seeds of: the share of test predictions its head on the
+    substitute changes (``flipped``, %), turns wrong (``harmed``) or right (``helped``), and the spread of its logits
+    on the substitute over their spread on real inputs."""
+    import pandas as pd
+
+    df = pd.DataFrame(head_records(results, methods))
+    if df.empty:
+        return df
+    df["model"] = df["method"].map(HEAD_MODELS)
+    names = {"flipped": "predictions changed (%)", "harmed": "right → wrong (%)", "helped": "wrong → right (%)",
+             "spread_ratio": "substitute / real spread"}
+    g = df.groupby(["missing", "model"], sort=False)[HEAD_STATS]
+    mean, std = g.mean(), g.std(ddof=1)
+    out = mean.round(2).astype(str) + (" ± " + std.round(2).astype(str) if df["seed"].nunique() > 1 else "")
+    return out.rename(columns=names)
+
+
+def head_differences(results: Iterable[Mapping], stat: str = "harmed", before: str = "phase1-fused",
+                     after: str = "ume-mma"):
+    """The paper's explanation read on real data: per missing modality, ``before − after`` of a head statistic,
+    paired by seed, with its 95% interval and what it says (holds: phase 2 lowered it; fails: raised it)."""
+    import pandas as pd
+
+    from ..verdicts import Diff
+
+    rows = head_records(results, [before, after])
+    out = []
+    for m in dict.fromkeys(r["missing"] for r in rows):
+        v = {meth: {r["seed"]: r[stat] for r in rows if r["missing"] == m and r["method"] == meth} for meth in (before, after)}
+        if not v[before] or not v[after]:
+            continue
+        d = Diff.of(v[before], v[after])
+        out.append({"missing": m, "statistic": stat, f"{HEAD_MODELS.get(before, before)}": Diff.of(v[before]).mean,
+                    f"{HEAD_MODELS.get(after, after)}": Diff.of(v[after]).mean, "difference": d.text(),
+                    "phase 2 lowered it": d.above(0.0)})
+    return pd.DataFrame(out).set_index("missing") if out else pd.DataFrame()
+
+
+def head_summary(diffs) -> str:
+    """:func:`head_differences` in a sentence: per missing modality, the before and after means and the reading."""
+    if diffs is None or len(diffs) == 0:
+        return "(these runs kept no head statistics: they predate them)"
+    before, after = diffs.columns[1], diffs.columns[2]
+    say = {"holds": "lower after phase 2", "fails": "higher after phase 2", "inconclusive": "not told apart"}
+    return "; ".join(f"{m} missing: {r['statistic']} {r[before]:.1f}% before phase 2, {r[after]:.1f}% after "
+                     f"({r['difference']}: {say[r['phase 2 lowered it']]})" for m, r in diffs.iterrows())
