@@ -187,19 +187,11 @@ class MultiModalData:
         which the augmentation, the protocol and frozen features all read. Recorded in ``info["substitute"]``.
         Text keeps its blank-text substitute (paper Sec. 4.1)."""
         spec = {m: v for m, v in spec.items() if v not in ("zero", "noise")}  # noise: :meth:`with_noise`
-        if not spec:
-            return self
         fills = {}
         for m, v in spec.items():
-            if m not in self.modalities:
-                raise UmeError(f"substitute named for modality '{m}' that the data does not have "
-                               f"({', '.join(self.modalities)})")
-            x = self.train.x[m]
-            if is_text(x):
-                raise UmeError(f"'{m}' holds text, whose substitute is the blank text \"\" (paper Sec. 4.1); "
-                               f"drop substitute.{m}")
+            x, sel = self._substitute_inputs(m, f"'{m}' holds text, whose substitute is the blank text \"\" (paper "
+                                                f"Sec. 4.1); drop substitute.{m}")
             if v == "mean":
-                sel = x[self.train.present[:, self.modalities.index(m)]]
                 if len(sel) == 0:
                     raise UmeError(f"no training sample has '{m}', so it has no mean; give substitute.{m} a number")
                 f = sel.double().mean(0)
@@ -211,13 +203,7 @@ class MultiModalData:
                 fills[m] = torch.full(x.shape[1:], float(v), dtype=torch.float64).to(x.dtype)
             else:
                 raise UmeError(f"substitute.{m} must be a finite number or \"mean\", got {v!r}")
-
-        def apply(s: Split | None) -> Split | None:
-            return None if s is None else Split(s.x, s.y, s.present, {**s.fill, **fills})
-
-        info = dict(self.info, substitute={m: (v if v == "mean" else float(v)) for m, v in spec.items()})
-        return MultiModalData(self.name, apply(self.train), apply(self.test), self.num_classes, apply(self.val),
-                              self.task, info)
+        return self._with_fills(fills, {m: (v if v == "mean" else float(v)) for m, v in spec.items()})
 
     def with_noise(self, modalities: Iterable[str]) -> "MultiModalData":
         """A copy whose missing inputs of each of ``modalities`` are replaced by fresh Gaussian noise per sample, with
@@ -226,28 +212,37 @@ class MultiModalData:
         raw text has no noise (its substitute is the blank text). Recorded in ``info["substitute"]``."""
         from ..training.augment import Noise
 
-        mods = list(modalities)
-        if not mods:
-            return self
         fills = {}
-        for m in mods:
-            if m not in self.modalities:
-                raise UmeError(f"substitute named for modality '{m}' that the data does not have "
-                               f"({', '.join(self.modalities)})")
-            x = self.train.x[m]
-            if is_text(x):
-                raise UmeError(f"'{m}' holds raw text, which has no noise substitute; give it a frozen encoder "
-                               f"(noise then replaces its features) or drop substitute.{m}")
-            sel = x[self.train.present[:, self.modalities.index(m)]].double()
+        for m in modalities:
+            _, sel = self._substitute_inputs(m, f"'{m}' holds raw text, which has no noise substitute; give it a frozen "
+                                                f"encoder (noise then replaces its features) or drop substitute.{m}")
             if len(sel) < 2:
                 raise UmeError(f"fewer than 2 training samples have '{m}', so it has no spread for noise; give "
                                f"substitute.{m} a number")
+            sel = sel.double()
             fills[m] = Noise(sel.mean(0).float(), sel.std(0).float())
+        return self._with_fills(fills, {m: "noise" for m in fills})
+
+    def _substitute_inputs(self, m: str, text_error: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Modality ``m``'s training inputs and those of the samples that have it (checked: ``m`` exists and does
+        not hold raw text, else ``text_error``)."""
+        if m not in self.modalities:
+            raise UmeError(f"substitute named for modality '{m}' that the data does not have "
+                           f"({', '.join(self.modalities)})")
+        x = self.train.x[m]
+        if is_text(x):
+            raise UmeError(text_error)
+        return x, x[self.train.present[:, self.modalities.index(m)]]
+
+    def _with_fills(self, fills: Mapping[str, object], recorded: Mapping[str, object]) -> "MultiModalData":
+        """A copy whose splits substitute by ``fills``; ``recorded`` joins ``info["substitute"]``."""
+        if not fills:
+            return self
 
         def apply(s: Split | None) -> Split | None:
             return None if s is None else Split(s.x, s.y, s.present, {**s.fill, **fills})
 
-        info = dict(self.info, substitute={**self.info.get("substitute", {}), **{m: "noise" for m in mods}})
+        info = dict(self.info, substitute={**self.info.get("substitute", {}), **recorded})
         return MultiModalData(self.name, apply(self.train), apply(self.test), self.num_classes, apply(self.val),
                               self.task, info)
 
