@@ -292,6 +292,8 @@ def claims_markdown(records: Iterable[Mapping]) -> str:
         test = r["test"] + (f" ({r['level']:.3g})" if r.get("level") else "")
         if r["test"] == "non-inferiority":
             test = f"non-inferiority, margin {-r['threshold']:g} ({r['level']:.3g})"
+        if any(c.get("uncertainty") == "seeds + test items" for c in comps):
+            diff += " (seeds + test items)"
         verdict = r["verdict"]
         lines.append(f"| {r['table']} | {r['claim'].replace('|', chr(92) + '|')} | {test} | {diff} | "
                      f"{'**' + verdict + '**' if verdict in ('holds', 'fails') else verdict} |")
