@@ -187,3 +187,14 @@ def test_claims_use_the_items_the_runs_kept():
     assert list(scores[0]) == [1, 1, 1, 1, 0, 0] and list(groups) == [0, 0, 1, 1, 2, 2]
     assert items_var(recs, method_is("x"), method_is("y"), ["complete"]) > 0
     assert items_var(recs, method_is("x"), method_is("y"), ["miss:a"]) == 0  # not kept: seeds only
+
+
+def test_a_record_says_whether_its_interval_includes_the_test_items():
+    from umelib.verdicts import superiority
+
+    a, b = {0: 80.0, 1: 81.0, 2: 82.5}, {0: 79.0, 1: 80.5, 2: 80.0}
+    plain = superiority("c", "", "", "b", Diff.of(a, b)).record()
+    items = superiority("c", "", "", "b", Diff.of(a, b, item_var=0.5)).record()
+    assert plain["comparisons"][0]["uncertainty"] == "seeds"
+    assert items["comparisons"][0]["uncertainty"] == "seeds + test items"
+    assert items["hi"] - items["lo"] > plain["hi"] - plain["lo"]
