@@ -13,14 +13,18 @@ __version__ = "0.1.0"  # the package's version (umelib.__version__ is this)
 
 
 def git_commit() -> str | None:
-    """The checkout's commit (with ``-dirty`` if it has uncommitted changes), or None outside git."""
+    """The checkout's commit (with ``-dirty`` if it has uncommitted changes outside ``results/``), or None outside
+    git. Committed results files are outputs, not code: a run that writes one (``reproduce``) must not mark every
+    later run of the same checkout dirty."""
     here = Path(__file__).resolve().parent
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
         if rev.returncode:
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=here, capture_output=True, text=True,
+                             timeout=5).stdout.strip() or str(here)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"],
+                               cwd=top, capture_output=True, text=True, timeout=5).stdout.strip()
         return rev.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
