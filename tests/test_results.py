@@ -69,3 +69,24 @@ def test_a_stale_note_is_printed_where_the_results_are_shown(tmp_path, capsys):
               tmp_path / "five_minutes_full.json")
     assert chapter_results("five_minutes", "full", root=tmp_path) == [{"method": "m"}]
     assert "note on five_minutes_full.json: made before X changed" in capsys.readouterr().out
+
+
+def test_a_changed_results_file_does_not_make_the_checkout_dirty(tmp_path, monkeypatch):
+    import subprocess
+
+    from umelib import provenance
+
+    (tmp_path / "umelib").mkdir()
+    (tmp_path / "results").mkdir()
+    (tmp_path / "umelib" / "code.py").write_text("x = 1\n")
+    (tmp_path / "results" / "r.json").write_text("{}\n")
+    git = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    monkeypatch.setattr(provenance, "__file__", str(tmp_path / "umelib" / "provenance.py"))
+    assert not provenance.git_commit().endswith("-dirty")
+    (tmp_path / "results" / "r.json").write_text('{"a": 1}\n')  # a reproduce run wrote its results
+    assert not provenance.git_commit().endswith("-dirty")
+    (tmp_path / "umelib" / "code.py").write_text("x = 2\n")  # code changed: dirty
+    assert provenance.git_commit().endswith("-dirty")
