@@ -210,7 +210,7 @@ class MultiModalData:
         the per-feature mean and std of the training samples that have it (:class:`~umelib.training.augment.Noise`,
         the broken-sensor case). Run after frozen features, so that a text modality gets noise in feature space;
         raw text has no noise (its substitute is the blank text). Recorded in ``info["substitute"]``."""
-        from ..training.augment import Noise
+        from .substitutes import Noise
 
         fills = {}
         for m in modalities:

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import base64
-from typing import Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import torch
@@ -19,6 +19,7 @@ import torch
 from ..datasets.core import MultiModalData, Split
 from ..evaluate import predict
 from ..training.augment import Noise, substitute_like
+from ..verdicts import Diff, item_variance
 from ..training.trainer import autocast
 
 
@@ -76,13 +77,13 @@ def unimodal_items(models: Mapping[str, torch.nn.Module], data: MultiModalData, 
 
 @torch.no_grad()
 def head_effects(model, test: Split, seed: int = 0, batch_size: int = 1024) -> dict[str, dict] | None:
-    """``heads`` of a late-fusion model with two or more modalities (None for anything else): per modality m,
+    """``heads`` of a multiclass late-fusion model with two or more modalities (None for anything else): per modality m,
     every test item missing m, the fused prediction (m's head on the substitute) against the other heads alone.
     One pass over the test set: a constant substitute's head logits are computed once."""
     heads = getattr(model, "heads", None)
     mods = list(getattr(model, "modalities", []))
-    if heads is None or len(mods) < 2 or not hasattr(model, "forward_all"):
-        return None
+    if heads is None or len(mods) < 2 or not hasattr(model, "forward_all") or test.y.dim() != 1:
+        return None  # multi-label: no single predicted class to flip
     model.eval()
     dev = next(model.parameters()).device
     c = model.num_classes
@@ -115,3 +116,50 @@ def head_effects(model, test: Split, seed: int = 0, batch_size: int = 1024) -> d
                   "helped": round(100 * float(((r != y) & (f == y)).float().mean()), 3),
                   "spread_ratio": round(ss / rs, 4) if rs > 0 else None}
     return out
+
+
+# ------------------------------------------------------------------ the claims read the items
+
+Pick = Callable[[Mapping], bool]
+Settings = Iterable[str] | Callable[[Mapping], list[str]]
+
+
+def method_is(method: str, **fields: Any) -> Pick:
+    """A pick of the records of ``method`` whose ``fields`` have these values."""
+    return lambda r: r["method"] == method and all(r.get(k) == v for k, v in fields.items())
+
+
+def item_scores(results: Iterable[Mapping], pick: Pick, settings: Settings) -> tuple[dict[int, "np.ndarray"], Any] | None:
+    """Seed -> each test item's score (mean over ``settings`` and over the picked records of the seed of whether
+    the model got it right), and the items' groups; None when a picked record kept no ``items`` for a setting."""
+    import numpy as np
+
+    per: dict[int, list] = {}
+    groups = None
+    for r in results:
+        if not pick(r):
+            continue
+        it = r.get("items")
+        sets = settings(r) if callable(settings) else list(settings)
+        if not it or any(x not in it["correct"] for x in sets):
+            return None
+        per.setdefault(r["seed"], []).extend(unpack(it["correct"][x], it["n"]) for x in sets)
+        groups = group_ids(it) if groups is None else groups
+    return ({seed: np.mean(v, axis=0) for seed, v in per.items()}, groups) if per else None
+
+
+def items_var(results: Iterable[Mapping], a: Pick, b: Pick | None, settings: Settings,
+              settings_b: Settings | None = None) -> float:
+    """The test items' variance of the paired difference picked by ``a`` minus ``b`` (0 where items were not kept)."""
+    results = list(results)
+    sa = item_scores(results, a, settings)
+    sb = item_scores(results, b, settings if settings_b is None else settings_b) if b is not None else None
+    if sa is None or (b is not None and sb is None):
+        return 0.0
+    return item_variance(sa[0], sb[0] if sb else None, sa[1])
+
+
+def paired(results: Iterable[Mapping], a: Pick, b: Pick, settings: Settings, va: Mapping[int, float],
+           vb: Mapping[int, float], settings_b: Settings | None = None) -> Diff:
+    """:meth:`Diff.of` ``va − vb`` (seed -> score) with the test items' variance of the same comparison added."""
+    return Diff.of(va, vb, items_var(results, a, b, settings, settings_b))

@@ -8,13 +8,13 @@ against each. A run whose uni-modal models sit within :data:`CHANCE_MARGIN` poin
 all: it is a pipeline check."""
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping
+from typing import Iterable, Mapping
 
 from ..experiments.results import compute_rule, validation_score
 from . import reference as paper
 from .display import book_pandas
-from ..experiments.diagnostics import group_ids, unpack
-from ..verdicts import PIPELINE, Claim, Diff, all_pairs, holm, item_variance, non_inferiority, superiority
+from ..experiments.diagnostics import item_scores, items_var, method_is, paired  # noqa: F401 (the claims' helpers)
+from ..verdicts import PIPELINE, Claim, Diff, all_pairs, holm, non_inferiority, superiority
 
 TWO_POINTS = 2.0
 CHANCE_MARGIN = 5.0
@@ -30,51 +30,6 @@ def per_seed(results: Iterable[Mapping], method: str, settings: Iterable[str]) -
     settings = list(settings)
     return {r["seed"]: sum(r["metrics"][s] for s in settings) / len(settings)
             for r in results if r["method"] == method}
-
-
-Pick = Callable[[Mapping], bool]
-Settings = Iterable[str] | Callable[[Mapping], list[str]]
-
-
-def method_is(method: str, **fields: Any) -> Pick:
-    """A pick of the records of ``method`` whose ``fields`` have these values."""
-    return lambda r: r["method"] == method and all(r.get(k) == v for k, v in fields.items())
-
-
-def item_scores(results: Iterable[Mapping], pick: Pick, settings: Settings) -> tuple[dict[int, "np.ndarray"], Any] | None:
-    """Seed -> each test item's score (mean over ``settings`` and over the picked records of the seed of whether
-    the model got it right), and the items' groups; None when a picked record kept no ``items`` for a setting."""
-    import numpy as np
-
-    per: dict[int, list] = {}
-    groups = None
-    for r in results:
-        if not pick(r):
-            continue
-        it = r.get("items")
-        sets = settings(r) if callable(settings) else list(settings)
-        if not it or any(x not in it["correct"] for x in sets):
-            return None
-        per.setdefault(r["seed"], []).extend(unpack(it["correct"][x], it["n"]) for x in sets)
-        groups = group_ids(it) if groups is None else groups
-    return ({seed: np.mean(v, axis=0) for seed, v in per.items()}, groups) if per else None
-
-
-def items_var(results: Iterable[Mapping], a: Pick, b: Pick | None, settings: Settings,
-              settings_b: Settings | None = None) -> float:
-    """The test items' variance of the paired difference picked by ``a`` minus ``b`` (0 where items were not kept)."""
-    results = list(results)
-    sa = item_scores(results, a, settings)
-    sb = item_scores(results, b, settings if settings_b is None else settings_b) if b is not None else None
-    if sa is None or (b is not None and sb is None):
-        return 0.0
-    return item_variance(sa[0], sb[0] if sb else None, sa[1])
-
-
-def paired(results: Iterable[Mapping], a: Pick, b: Pick, settings: Settings, va: Mapping[int, float],
-           vb: Mapping[int, float], settings_b: Settings | None = None) -> Diff:
-    """:meth:`Diff.of` ``va − vb`` (seed -> score) with the test items' variance of the same comparison added."""
-    return Diff.of(va, vb, items_var(results, a, b, settings, settings_b))
 
 
 def mean_std(v: Mapping[int, float]) -> str:

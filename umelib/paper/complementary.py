@@ -6,80 +6,17 @@ from __future__ import annotations
 import os
 import time
 
-import numpy as np
-import torch
-import torch.nn.functional as F
 
-from ..config import RunConfig
-from ..datasets.core import MultiModalData, Split
+from ..datasets.core import MultiModalData
 from ..datasets.families import KNOBS, family_data
 from ..datasets.synthetic import conditional_entropies
-from ..errors import UmeError
-from ..evaluate import predict
-from ..methods import METHODS, make_loss, model_encoders, pretrain, run_method
-from ..models.fusion import LateFusion
+from ..methods import pretrain, run_method
 from ..provenance import provenance
 from ..theory.info import describe, exp_upper, fano_lower
 from ..training.trainer import Trainer
+from ..experiments.gamma import (calibrated_cross_entropy, estimate_gamma, expected_gamma, fit_temperature,  # noqa: F401
+                                 gamma_from_models, keep_modalities)
 from ..experiments.suite import prepare
-
-
-def fit_temperature(logits: torch.Tensor, y: torch.Tensor) -> float:
-    """The temperature T > 0 that minimises the cross-entropy of ``logits / T`` (temperature scaling)."""
-    log_t = torch.zeros((), requires_grad=True)
-    opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=100)
-
-    def closure():
-        opt.zero_grad()
-        loss = F.cross_entropy(logits / log_t.exp(), y)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return float(log_t.detach().exp())
-
-
-def keep_modalities(split: Split, mods: list[str]) -> Split:
-    idx = [split.modalities.index(m) for m in mods]
-    return Split({m: split.x[m] for m in mods}, split.y, split.present[:, idx])
-
-
-def calibrated_cross_entropy(model: LateFusion, val: Split, test: Split) -> tuple[torch.Tensor, float]:
-    """Per-sample test cross-entropy (nats) after temperature scaling on ``val``, and the temperature."""
-    t = fit_temperature(predict(model, val), val.y)
-    return F.cross_entropy(predict(model, test) / t, test.y, reduction="none"), t
-
-
-def gamma_from_models(without: LateFusion, with_all: LateFusion, data: MultiModalData, missing: str,
-                      n_boot: int = 500, seed: int = 0) -> dict[str, float]:
-    """Gamma_missing estimated as CE(model without it) - CE(model with every modality), both temperature
-    calibrated on ``data.val`` and scored on ``data.test``; with a paired bootstrap standard error."""
-    if data.val is None:
-        raise ValueError("estimating Gamma needs a validation split for calibration (data.val)")
-    rest = [m for m in data.modalities if m != missing]
-    ce_wo, t_wo = calibrated_cross_entropy(without, keep_modalities(data.val, rest), keep_modalities(data.test, rest))
-    ce_all, t_all = calibrated_cross_entropy(with_all, data.val, data.test)
-    diff = (ce_wo - ce_all).numpy()
-    rng = np.random.default_rng(seed)
-    boots = diff[rng.integers(0, len(diff), (n_boot, len(diff)))].mean(1)
-    return {"gamma_hat": float(diff.mean()), "se": float(boots.std()), "ce_without": float(ce_wo.mean()),
-            "ce_all": float(ce_all.mean()), "temperature_without": t_wo, "temperature_all": t_all}
-
-
-def estimate_gamma(data: MultiModalData, missing: str, cfg: RunConfig, trainer: Trainer) -> dict[str, float]:
-    """Train a model without ``missing`` and one with every modality (late fusion, cross-entropy, phase-1
-    settings, complete data) and return :func:`gamma_from_models` for them."""
-    loss = make_loss(METHODS["naive"], data.task)
-    rest = [m for m in data.modalities if m != missing]
-    shapes = data.input_shapes()
-    enc = model_encoders(data, cfg)  # cached frozen features: identity
-    torch.manual_seed(trainer.seed)
-    wo = trainer.fit(LateFusion.build({m: shapes[m] for m in rest}, data.num_classes, enc),
-                     keep_modalities(data.train, rest), cfg.phase1, loss, desc=f"without {missing}")
-    torch.manual_seed(trainer.seed)
-    full = trainer.fit(LateFusion.build(shapes, data.num_classes, enc), data.train, cfg.phase1, loss,
-                       desc="all modalities")
-    return gamma_from_models(wo, full, data, missing)
 
 
 def exact_quantities(data: MultiModalData, n_mc: int = 10**6) -> dict[str, float]:
@@ -125,28 +62,6 @@ def sweep(family: str, profile: str | None = None, seed: int = 0, knobs: list[fl
                                               data_sha256=data.info.get("sha256"),
                                               selected_epoch={c["phase"]: c for c in trainer.selected})})
     return rows
-
-
-def expected_gamma(data: MultiModalData, cfg: RunConfig, trainer: Trainer, seed: int = 0) -> list[dict]:
-    """Gamma_m for every modality m of one's own (multiclass) data, before any UME-MMA run and without touching
-    the test split: :func:`estimate_gamma` on the complete training samples, calibrated on one seeded half of the
-    complete validation samples and scored on the other half. A large Gamma_m means that no method can keep its
-    accuracy when m is missing (Theorem 3.2); near 0, the other modalities carry what m knows."""
-    if data.task != "multiclass":
-        raise UmeError("Gamma is estimated from calibrated cross-entropies of single-label classifiers; "
-                       f"the task here is '{data.task}'")
-    if data.val is None or len(data.val) < 4:
-        raise UmeError("estimating Gamma needs a validation split of at least 4 samples (see MultiModalData.with_validation)")
-
-    def complete(s: Split) -> Split:
-        return s.subset(s.present.all(1).nonzero().squeeze(1))
-
-    val = complete(data.val)
-    idx = torch.randperm(len(val), generator=torch.Generator().manual_seed(seed))
-    half = len(val) // 2
-    view = MultiModalData(data.name, complete(data.train), val.subset(idx[half:]), data.num_classes,
-                          val.subset(idx[:half]), data.task, dict(data.info))
-    return [{"modality": m, **estimate_gamma(view, m, cfg, trainer)} for m in data.modalities]
 
 
 # ------------------------------------------------------------------ Gamma against the observed gap, per dataset
