@@ -159,16 +159,22 @@ class RunOutput:
     predictions: dict[str, torch.Tensor] = field(default_factory=dict)  # setting -> predicted classes (multiclass)
 
 
-def unimodal_metrics(models: Mapping[str, LateFusion], data: MultiModalData) -> dict[str, dict[str, float]]:
+def unimodal_metrics(models: Mapping[str, LateFusion], data: MultiModalData,
+                     keep: dict | None = None) -> dict[str, dict[str, float]]:
     """``only:<m>``: each uni-modal model on its own modality. With two modalities the same numbers are
-    also filed under ``miss:<other>`` (the paper's 'Uni-Modal Models' row)."""
-    out = {}
+    also filed under ``miss:<other>`` (the paper's 'Uni-Modal Models' row). ``keep`` receives each setting's
+    predicted classes (multiclass), as :func:`~umelib.evaluate.evaluate`'s does."""
+    out, preds = {}, {}
     for j, m in enumerate(data.modalities):
         split = unimodal_split(data.test, j, keep_all=True)
-        out[f"only:{m}"] = score(predict(models[m], split), data.test.y, data.task)
+        logits = predict(models[m], split)
+        out[f"only:{m}"], preds[f"only:{m}"] = score(logits, data.test.y, data.task), logits.argmax(1)
     if len(data.modalities) == 2:
         a, b = data.modalities
         out[f"miss:{a}"], out[f"miss:{b}"] = out[f"only:{b}"], out[f"only:{a}"]
+        preds[f"miss:{a}"], preds[f"miss:{b}"] = preds[f"only:{b}"], preds[f"only:{a}"]
+    if keep is not None and data.task == "multiclass":
+        keep.update(preds)
     return out
 
 
@@ -185,7 +191,8 @@ def run_method(method: str, data: MultiModalData, cfg: RunConfig, trainer: Train
         raise UmeError("missing-detection needs a multiclass task (its 'missing' class has no multi-label analogue)")
     uni = dict(pretrained) if pretrained else (pretrain(data, cfg, trainer, encoders) if rec.pretrain else {})
     if not rec.joint:
-        return RunOutput(method, None, uni, unimodal_metrics(uni, data))
+        preds: dict = {}
+        return RunOutput(method, None, uni, unimodal_metrics(uni, data, keep=preds), preds)
     torch.manual_seed(trainer.seed)
     if rec.freeze:  # heads on the frozen phase-1 encoders' features, computed once
         fdata, funi = frozen_view(data, uni, feature_cache, device=trainer.device)

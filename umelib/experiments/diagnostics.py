@@ -60,21 +60,6 @@ def items_record(predictions: Mapping[str, torch.Tensor], y: torch.Tensor, group
     return out
 
 
-def unimodal_items(models: Mapping[str, torch.nn.Module], data: MultiModalData, groups: list[str] | None) -> dict | None:
-    """``items`` of the uni-modal models: ``only:m`` (and ``miss:<other>`` with two modalities, as the metrics)."""
-    from ..methods import unimodal_split
-
-    if data.task != "multiclass":
-        return None
-    preds = {}
-    for j, m in enumerate(data.modalities):
-        preds[f"only:{m}"] = predict(models[m], unimodal_split(data.test, j, keep_all=True)).argmax(1)
-    if len(data.modalities) == 2:
-        a, b = data.modalities
-        preds[f"miss:{a}"], preds[f"miss:{b}"] = preds[f"only:{b}"], preds[f"only:{a}"]
-    return items_record(preds, data.test.y, groups)
-
-
 @torch.no_grad()
 def head_effects(model, test: Split, seed: int = 0, batch_size: int = 1024) -> dict[str, dict] | None:
     """``heads`` of a multiclass late-fusion model with two or more modalities (None for anything else): per modality m,

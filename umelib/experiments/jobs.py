@@ -85,10 +85,10 @@ class JobsFailed(UmeError):
 
 def make_job_result(job: Job, data: MultiModalData, ref: dict | None, metrics: dict, ctx: SuiteContext, wall: float,
                     t_pre: float, by_rate: dict | None = None, model=None, predictions: Mapping | None = None,
-                    unimodal: Mapping | None = None, **prov: Any) -> dict:
+                    **prov: Any) -> dict:
     """The result dict of a finished job (provenance: ``world_size`` = processes that trained it), cached; ``model``
     (the fused model) is evaluated under the run's named protocol too, when it has one. ``predictions`` (setting ->
-    predicted classes) or ``unimodal`` (the phase-1 models) give the record its per-item ``items``; a fused model
+    predicted classes) gives the record its per-item ``items``; a fused model
     its ``heads`` (:mod:`umelib.experiments.diagnostics`)."""
     metric = headline_metric(data.task)
     extra_prov = {k: data.info[k] for k in ("train_available", "features", "kinds", "encoders") if k in data.info}
@@ -112,10 +112,6 @@ def make_job_result(job: Job, data: MultiModalData, ref: dict | None, metrics: d
             extra["by_rate_items"] = {e: diagnostics.items_record(p, data.test.y, groups) for e, (_, p) in by_rate.items()}
     if predictions:
         extra["items"] = diagnostics.items_record(predictions, data.test.y, groups)
-    elif unimodal:
-        items = diagnostics.unimodal_items(unimodal, data, groups)
-        if items:
-            extra["items"] = items
     heads = diagnostics.head_effects(model, data.test, job.seed) if model is not None else None
     if heads:
         extra["heads"] = heads
@@ -157,8 +153,7 @@ def run_sequential(jobs: list[Job], data: MultiModalData, ref: dict | None, ctx:
             sel = (sel1 if rec.pretrain else {}) | by_phase(trainer.selected[n0:], trainer.history)
             results[j.key] = make_job_result(j, data, ref, res.metrics, ctx, time.perf_counter() - t1, t_pre,
                                              selected_epoch=sel, by_rate=ctx.by_rate(res.model, data.test, data.task, j.seed),
-                                             model=res.model, predictions=res.predictions,
-                                             unimodal=None if rec.joint else res.unimodal)
+                                             model=res.model, predictions=res.predictions)
         except Exception as e:
             ctx.fail(j, e)
 

@@ -337,9 +337,10 @@ def _run_stacked(jobs: list[Job], datas: dict[int, MultiModalData], refs: dict, 
         t1 = time.perf_counter()
         if not check_method(group[0].method).joint:
             for j in group:
-                results[j.key] = make_job_result(j, datas[j.seed], refs[j.seed], unimodal_metrics(uni[j.seed], datas[j.seed]),
-                                         ctx, time.perf_counter() - t1, t_pre, selected_epoch=sel1[j.seed],
-                                         unimodal=uni[j.seed])
+                preds = {}
+                metrics = unimodal_metrics(uni[j.seed], datas[j.seed], keep=preds)
+                results[j.key] = make_job_result(j, datas[j.seed], refs[j.seed], metrics, ctx, time.perf_counter() - t1,
+                                                 t_pre, selected_epoch=sel1[j.seed], predictions=preds)
             continue
         if not check_method(group[0].method).finetune:  # the fused phase-1 models, evaluated as they are
             for j in group:
