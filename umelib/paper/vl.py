@@ -315,6 +315,7 @@ def detection_summary(table) -> str:
     for sub, g in table.groupby(level=0, sort=False):
         counts = g["reading"].value_counts()
         seeds = g["seeds only (this test set)"].str.split(": ").str[-1].value_counts()
-        parts.append(f"{sub}: " + ", ".join(f"{k} at {v} of {len(g)} rates" for k, v in counts.items())
+        higher = int(g["UME-MMA − missing detection"].str.startswith("-").sum())
+        parts.append(f"{sub}: missing detection has the higher mean at {higher} of {len(g)} rates; " + ", ".join(f"{k} at {v} of {len(g)} rates" for k, v in counts.items())
                      + " (seeds only, on this test set: " + ", ".join(f"{k} at {v}" for k, v in seeds.items()) + ")")
     return "; ".join(parts)
