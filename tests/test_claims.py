@@ -143,15 +143,34 @@ def test_claims_cli_writes_every_record_and_reruns_identically(tmp_path):
     assert main(["claims", "--out", str(a)]) == 2  # never overwritten silently
 
 
-def test_the_readme_verdict_table_is_generated_from_the_records():
+def _readme_tables():
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "data_scripts" / "readme_claims.py"
-    spec = importlib.util.spec_from_file_location("readme_claims", path)
+    path = Path(__file__).resolve().parents[1] / "data_scripts" / "readme_tables.py"
+    spec = importlib.util.spec_from_file_location("readme_tables", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    assert mod.main(["--check"]) == 0, "README.md's verdict table is out of date: python data_scripts/readme_claims.py"
+    return mod
+
+
+def test_the_readme_tables_are_generated_from_the_results():
+    mod = _readme_tables()
+    assert mod.main(["--check"]) == 0, "README.md's generated tables are out of date: python data_scripts/readme_tables.py"
+
+
+def test_the_readme_check_sees_a_changed_number(tmp_path):
+    mod = _readme_tables()
+    text = (mod.ROOT / "README.md").read_text()
+    head, block = text.split("<!-- avmnist:start -->", 1)
+    block, tail = block.split("<!-- avmnist:end -->", 1)
+    row = next(line for line in block.splitlines() if line.startswith("| UME-MMA |"))
+    changed = row.replace(row.split(" | ")[1], "99.99 ± 0.01")
+    (tmp_path / "README.md").write_text(head + "<!-- avmnist:start -->" + block.replace(row, changed) +
+                                        "<!-- avmnist:end -->" + tail)
+    mod.ROOT = tmp_path
+    assert changed != row and mod.main(["--check"]) == 1
+    assert mod.main([]) == 0 and (tmp_path / "README.md").read_text() == text  # rewritten from the results
 
 
 def test_item_variance_matches_a_grouped_bootstrap_and_widens_the_interval():

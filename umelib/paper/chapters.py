@@ -226,10 +226,10 @@ def _video_large(dataset: str):
 # A chapter runs `methods` on `dataset` for `seeds`, or calls its own `runner(profile, device=, progress=)`.
 CHAPTERS: dict[str, dict[str, Any]] = {
     "five_minutes": {"dataset": "synthetic", "methods": ["unimodal", "naive", "ume-mma"],
-                     "seeds": {"smoke": [0], "full": [0, 1, 2]}},
+                     "seeds": {"smoke": [0], "full": [0, 1, 2, 3, 4]}},
     # The same methods where the modalities' noise is correlated given y: late fusion is not Bayes-optimal there.
     "five_minutes_dependent": {"dataset": "synthetic-dependent", "methods": ["unimodal", "naive", "ume-mma"],
-                               "seeds": {"smoke": [0], "full": [0, 1, 2]}},
+                               "seeds": {"smoke": [0], "full": [0, 1, 2, 3, 4]}},
     "theory_models": {"runner": _theory_models},
     # Tables 1, 4 and 5 on AV-MNIST: one run feeds the five AV-MNIST chapters.
     "avmnist": {"runner": _avmnist},

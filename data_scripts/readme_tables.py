@@ -1,0 +1,126 @@
+"""Write the README's generated blocks from the committed results: the verdict table (the claim records of
+``python -m umelib claims``, between ``<!-- claims:start -->`` and ``<!-- claims:end -->``), the AV-MNIST CPU run's
+Tables 1, 4 and 5 (``avmnist``) and the synthetic default's table (``five_minutes``), each between its
+``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` markers. ``--check`` only compares
+(exit 1 when the README is out of date); tests/test_claims.py runs the same comparison."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LABELS = {"unimodal": "uni-modal models", "naive": "naive late fusion", "multitask": "multi-task",
+          "missing-detection": "missing detection", "phase1-fused": "phase-1 models fused, no phase 2",
+          "ume-mma": "UME-MMA", "only-aug": "only augmentation", "only-pretrain": "only pre-training",
+          "ume-mma-frozen": "UME-MMA, frozen encoders", "frozen-heads": "heads only on frozen encoders, no augmentation"}
+COLUMNS = {"miss:image": "Miss-V (image missing)", "miss:audio": "Miss-A (audio missing)", "complete": "Complete",
+           "avg": "Avg"}
+
+
+def claims_block() -> str:
+    from umelib.paper.overview import claim_records, claims_markdown
+
+    return claims_markdown(claim_records())
+
+
+def _provenance(path: Path, saved: dict) -> str:
+    """Where a committed file comes from: seeds, the command's wall time, device, commit, kept epochs."""
+    res = saved["results"]
+    prov = res[0]["provenance"]
+    seeds = sorted({r["seed"] for r in res})
+    kept = sorted({v["epoch"] for r in res for v in (r["provenance"].get("selected_epoch") or {}).values()
+                   if isinstance(v, dict) and v.get("epoch")})
+    from umelib.experiments.results import compute_rule
+
+    return (f"`{path.relative_to(path.parents[1])}`: {len(seeds)} seeds ({', '.join(map(str, seeds))}), wall time recorded by "
+            f"the command {saved.get('wall_s', 0):,.0f} s, on {prov['device']}, from "
+            f"{'a tree with uncommitted changes at ' if prov.get('dirty') else 'clean '}commit "
+            f"{str(prov.get('git'))[:7]}; kept epochs {kept[0]}–{kept[-1]}; compute: "
+            f"{compute_rule(prov.get('config') or {})}.")
+
+
+def _markdown(table, columns: dict[str, str]) -> list[str]:
+    cols = [c for c in columns if c in table.columns]
+    return (["| method | " + " | ".join(columns[c] for c in cols) + " |", "|:--|" + "--:|" * len(cols)]
+            + [f"| {LABELS.get(m, m)} | " + " | ".join(str(table.loc[m, c]) for c in cols) + " |" for m in table.index])
+
+
+def avmnist_block() -> str:
+    """Provenance, Tables 1 and 4 (mean ± std over seeds) and the drop-probability sweep of the committed AV-MNIST
+    cpu-intermediate run."""
+    from umelib.files import load_json
+    from umelib.paper.chapters import TABLE1_METHODS, TABLE4_METHODS, results_path
+    from umelib.paper.report import summary, sweep_frame
+
+    path = results_path("avmnist", "cpu-intermediate")
+    saved = load_json(path)
+    res = saved["results"]
+    rows = [r for r in res if "sweep" not in r and r["method"] in TABLE1_METHODS + TABLE4_METHODS]
+    lines = [_provenance(path, saved) + " Accuracy %, mean ± std over the seeds:", "",
+             *([f"**Stale:** {saved['stale']}", ""] if saved.get("stale") else []), *_markdown(summary(rows), COLUMNS)]
+    if any("sweep" in r for r in res):
+        sw = sweep_frame(res, ["miss:image", "miss:audio", "complete"])
+        pts = [f"{sw.loc[p, ('miss:image', 'mean')]:.2f} / {sw.loc[p, ('miss:audio', 'mean')]:.2f} / "
+               f"{sw.loc[p, ('complete', 'mean')]:.2f} at p = {p:g}" for p in sw.index]
+        lines += ["", "Drop probability (Table 5's question), Miss-V / Miss-A / Complete, mean over the seeds: "
+                  + ", ".join(pts) + "."]
+    return "\n".join(lines)
+
+
+def five_minutes_block() -> str:
+    """The synthetic default's committed full run beside the exact Bayes optimum, and how far each method is from it."""
+    from umelib.files import load_json
+    from umelib.paper.chapters import results_path
+    from umelib.paper.report import mean_metrics, summary
+
+    path = results_path("five_minutes", "full")
+    saved = load_json(path)
+    res = saved["results"]
+    bayes = res[0]["reference"]["bayes"]
+    settings = [s for s in bayes if s != "avg"]
+    ume, naive = mean_metrics(res, "ume-mma"), mean_metrics(res, "naive")
+    worst_seed = max(((bayes[s] - r["metrics"][s], s) for r in res if r["method"] == "ume-mma" for s in settings))
+    worst = max(settings, key=lambda s: bayes[s] - naive[s])
+    table = summary(res, {"Bayes optimum (exact, Monte Carlo 10^6)": bayes})
+    return "\n".join([
+        _provenance(path, saved) + f" Test accuracy (%) on {res[0]['provenance']['n_test']:,} test samples, "
+        "mean ± std over the seeds:", "", *_markdown(table, {c: c for c in table.columns if not c.startswith("only:")}), "",
+        f"UME-MMA is within {max(bayes[s] - ume[s] for s in settings):.2f} points of the Bayes optimum in every setting "
+        f"on average (worst single seed: {worst_seed[0]:.2f}, {worst_seed[1]}); naive fusion is "
+        f"{bayes[worst] - naive[worst]:.1f} points under it when `{worst.split(':')[-1]}` is missing."])
+
+
+BLOCKS = {"claims": claims_block, "avmnist": avmnist_block, "five_minutes": five_minutes_block}
+
+
+def replaced(text: str, table: str, name: str = "claims") -> str:
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{table}\n{end}{tail}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--check", action="store_true", help="compare only; exit 1 when the README is out of date")
+    args = ap.parse_args(argv)
+    readme = ROOT / "README.md"
+    text = new = readme.read_text()
+    for name, make in BLOCKS.items():
+        if f"<!-- {name}:start -->" not in text or f"<!-- {name}:end -->" not in text:
+            print(f"error: README.md has no <!-- {name}:start --> ... <!-- {name}:end --> block", file=sys.stderr)
+            return 2
+        new = replaced(new, make(), name)
+    if args.check:
+        return 0 if new == text else 1
+    if new != text:
+        tmp = readme.with_suffix(".md.tmp")
+        tmp.write_text(new)
+        tmp.replace(readme)
+    print("README.md: generated blocks up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
