@@ -25,6 +25,19 @@ def test_items_record_groups_items_by_content():
     assert group_ids(items_record({}, y, None)) is None
 
 
+def test_groups_are_stored_compressed_and_the_older_plain_form_still_reads():
+    import base64
+
+    import numpy as np
+
+    groups = [str(i // 2) for i in range(754)]  # emoji: two designs per code point
+    rec = items_record({}, torch.zeros(754, dtype=torch.long), groups)
+    assert rec["groups"].startswith("z:") and len(rec["groups"]) < len(groups) * 4 // 3  # < a fifth of int32 base64
+    assert list(group_ids(rec)) == [i // 2 for i in range(754)]
+    plain = base64.b64encode(np.arange(5, dtype=np.int32).tobytes()).decode()  # files written before compression
+    assert list(group_ids({"groups": plain})) == [0, 1, 2, 3, 4]
+
+
 def _two_modal(n=64, seed=0):
     g = torch.Generator().manual_seed(seed)
     y = torch.randint(0, 3, (n,), generator=g)

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import base64
+import zlib
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
@@ -42,14 +43,20 @@ def test_groups(data: MultiModalData) -> list[str] | None:
 
 
 def _group_ids(groups: list[str]) -> str:
+    """Dense group ids (first appearance order) as int32, zlib-compressed, base64 with a ``z:`` prefix."""
     codes = {g: i for i, g in enumerate(dict.fromkeys(groups))}
-    return base64.b64encode(np.asarray([codes[g] for g in groups], dtype=np.int32).tobytes()).decode()
+    raw = np.asarray([codes[g] for g in groups], dtype=np.int32).tobytes()
+    return "z:" + base64.b64encode(zlib.compress(raw, 9)).decode()
 
 
 def group_ids(items: Mapping) -> np.ndarray | None:
-    """The integer group of every test item of an ``items`` record (None: every item its own group)."""
+    """The integer group of every test item of an ``items`` record (None: every item its own group); reads the
+    compressed form (``z:``) and the plain base64 int32 of files written before it."""
     g = items.get("groups")
-    return None if g is None else np.frombuffer(base64.b64decode(g), dtype=np.int32)
+    if g is None:
+        return None
+    raw = zlib.decompress(base64.b64decode(g[2:])) if g.startswith("z:") else base64.b64decode(g)
+    return np.frombuffer(raw, dtype=np.int32)
 
 
 def items_record(predictions: Mapping[str, torch.Tensor], y: torch.Tensor, groups: list[str] | None) -> dict:
