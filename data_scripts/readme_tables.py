@@ -34,10 +34,22 @@ def _provenance(path: Path, saved: dict) -> str:
                    if isinstance(v, dict) and v.get("epoch")})
     from umelib.experiments.results import compute_rule
 
-    return (f"`{path.relative_to(path.parents[1])}`: {len(seeds)} seeds ({', '.join(map(str, seeds))}), wall time recorded by "
-            f"the command {saved.get('wall_s', 0):,.0f} s, on {prov['device']}, from "
+    runs = {(r["method"], r["seed"], str(r.get("sweep"))): r["provenance"] for r in res if not r.get("same_run_as")}
+    phase1 = {r["seed"]: r["provenance"].get("phase1_shared_s") or 0.0 for r in res}
+    train_s = sum(p.get("wall_s") or 0.0 for p in runs.values()) + sum(phase1.values())
+    fits = {}  # each training's own fit (its final phase) and each seed's phase-1 fits: did it keep its last epoch?
+    for r in res:
+        for phase, v in (r["provenance"].get("selected_epoch") or {}).items():
+            own = phase == r["method"].split("@")[0] and not r.get("same_run_as")
+            if isinstance(v, dict) and v.get("epochs_run") and (own or phase.startswith("phase 1")):
+                fits[(phase, r["seed"]) if phase.startswith("phase 1") else (r["method"], r["seed"], str(r.get("sweep")))] = v
+    last = sum(v["epoch"] == v["epochs_run"] for v in fits.values())
+    return (f"`{path.relative_to(path.parents[1])}`: {len(seeds)} seeds ({', '.join(map(str, seeds))}), "
+            f"{len(runs)} runs, {train_s / 60:,.0f} minutes of training summed over them (the command's recorded wall "
+            f"time: {saved.get('wall_s', 0):,.0f} s, less where it reloaded cached pieces), on {prov['device']}, from "
             f"{'a tree with uncommitted changes at ' if prov.get('dirty') else 'clean '}commit "
-            f"{str(prov.get('git'))[:7]}; kept epochs {kept[0]}–{kept[-1]}; compute: "
+            f"{str(prov.get('git'))[:7]}; kept epochs {kept[0]}–{kept[-1]} ({last} of {len(fits)} fits kept their last "
+            f"epoch); compute: "
             f"{compute_rule(prov.get('config') or {})}.")
 
 
