@@ -1,6 +1,6 @@
 """Write the README's generated blocks from the committed results: the verdict table (the claim records of
 ``python -m umelib claims``, between ``<!-- claims:start -->`` and ``<!-- claims:end -->``), the AV-MNIST CPU run's
-Tables 1, 4 and 5 (``avmnist``), the synthetic default's table (``five_minutes``) and
+Tables 1, 4 and 5 (``avmnist``), the synthetic default's table (``five_minutes``), emoji's Table 3 (``table3``) and
 Gamma-hat beside the observed gaps (``gamma_gap``), each between its
 ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` markers. ``--check`` only compares
 (exit 1 when the README is out of date); tests/test_claims.py runs the same comparison."""
@@ -34,15 +34,22 @@ def _provenance(path: Path, saved: dict) -> str:
                    if isinstance(v, dict) and v.get("epoch")})
     from umelib.experiments.results import compute_rule
 
-    runs = {(r["method"], r["seed"], str(r.get("sweep"))): r["provenance"] for r in res if not r.get("same_run_as")}
-    phase1 = {r["seed"]: r["provenance"].get("phase1_shared_s") or 0.0 for r in res}
+    import json
+
+    ident = lambda d: json.dumps(d, sort_keys=True, default=str)
+    runs = {ident(r["provenance"]): r["provenance"] for r in res}  # one per training (rates and sweep aliases share it)
+    phase1 = {(r["seed"], r["provenance"].get("phase1_shared_s")): r["provenance"].get("phase1_shared_s") or 0.0
+              for r in res}
     train_s = sum(p.get("wall_s") or 0.0 for p in runs.values()) + sum(phase1.values())
-    fits = {}  # each training's own fit (its final phase) and each seed's phase-1 fits: did it keep its last epoch?
+    fits = {}  # each training's own fit (its final phase) and the phase-1 fits: did it keep its last epoch?
     for r in res:
         for phase, v in (r["provenance"].get("selected_epoch") or {}).items():
-            own = phase == r["method"].split("@")[0] and not r.get("same_run_as")
-            if isinstance(v, dict) and v.get("epochs_run") and (own or phase.startswith("phase 1")):
-                fits[(phase, r["seed"]) if phase.startswith("phase 1") else (r["method"], r["seed"], str(r.get("sweep")))] = v
+            if not isinstance(v, dict) or not v.get("epochs_run"):
+                continue
+            if phase.startswith("phase 1"):
+                fits[(phase, r["seed"], ident(v))] = v
+            elif phase == r["method"].split("@")[0]:
+                fits[(phase, ident(r["provenance"]))] = v
     last = sum(v["epoch"] == v["epochs_run"] for v in fits.values())
     return (f"`{path.relative_to(path.parents[1])}`: {len(seeds)} seeds ({', '.join(map(str, seeds))}), "
             f"{len(runs)} runs, {train_s / 60:,.0f} minutes of training summed over them (the command's recorded wall "
@@ -104,6 +111,22 @@ def five_minutes_block() -> str:
         f"{bayes[worst] - naive[worst]:.1f} points under it when `{worst.split(':')[-1]}` is missing."])
 
 
+def table3_block() -> str:
+    """Table 3 on emoji (text kept by a fraction of the training samples): our rows, mean ± std over seeds."""
+    from umelib.files import load_json
+    from umelib.paper import vl
+    from umelib.paper.chapters import results_path
+
+    path = results_path("emoji_train_missing", "full")
+    saved = load_json(path)
+    table = vl.table3(saved["results"], digits=2)
+    ours = table[[i.startswith("ours") for i in table.index]]
+    ours.index = [i.split("): ", 1)[1] for i in ours.index]
+    return "\n".join([_provenance(path, saved) + " Accuracy (%) on the complete test set, mean ± std over the seeds:",
+                       "", *([f"**Stale:** {saved['stale']}", ""] if saved.get("stale") else []),
+                       *_markdown(ours, {c: c for c in ours.columns})])
+
+
 def gamma_gap_block() -> str:
     """Gamma-hat of each modality (the committed gamma_gap run) beside UME-MMA's complete - missing gap on the
     committed runs of :data:`~umelib.paper.complementary.GAP_DATASETS`, and their rank correlation."""
@@ -134,7 +157,7 @@ def gamma_gap_block() -> str:
 
 
 BLOCKS = {"claims": claims_block, "avmnist": avmnist_block, "five_minutes": five_minutes_block,
-          "gamma_gap": gamma_gap_block}
+          "table3": table3_block, "gamma_gap": gamma_gap_block}
 
 
 def replaced(text: str, table: str, name: str = "claims") -> str:
