@@ -152,3 +152,27 @@ def test_observed_gaps_pair_complete_and_missing_by_seed():
     frame = gap_frame([{"dataset": "emoji", "modality": m, "gamma_hat": g, "se": 0.01} for m, g in (("image", 0.1), ("text", 0.9))],
                       list(gaps.values()))
     assert list(frame["gap"]) == [pytest.approx(10.0), pytest.approx(29.0)]
+
+
+def test_table3_claims_add_the_test_items_where_the_runs_kept_them():
+    from umelib.paper.vl import table3_claims
+
+    y = torch.zeros(40, dtype=torch.long)
+    g = torch.Generator().manual_seed(0)
+
+    def rec(method, phase2, frac, seed, acc, items=True):
+        pred = (torch.rand(40, generator=g) > acc).long()  # 0 = right
+        r = {"method": method, "phase2": phase2, "train_text": frac, "seed": seed, "num_classes": 5,
+             "metrics": {"complete": 100 * float((pred == 0).float().mean()), "miss:image": 60.0, "miss:text": 60.0}}
+        if items:
+            r["items"] = items_record({"complete": pred}, y, None)
+        return r
+
+    def run(items):
+        return [rec(m, v, f, s, a + 0.01 * s, items) for s in range(3) for f in (0.1, 1.0)
+                for m, v, a in (("unimodal", "augmented", 0.6), ("naive", "augmented", 0.6),
+                                ("ume-mma", "augmented", 0.7), ("ume-mma", "complete only", 0.65))]
+
+    with_items, seeds_only = (table3_claims(run(k)).attrs["records"] for k in (True, False))
+    assert {c["uncertainty"] for r in with_items for c in r["comparisons"]} == {"seeds + test items"}
+    assert {c["uncertainty"] for r in seeds_only for c in r["comparisons"]} == {"seeds"}
