@@ -22,7 +22,13 @@ COLUMNS = {"miss:image": "Miss-V (image missing)", "miss:audio": "Miss-A (audio 
 def claims_block() -> str:
     from umelib.paper.overview import claim_records, claims_markdown
 
-    return claims_markdown(claim_records())
+    from collections import Counter
+
+    records = claim_records()
+    n = Counter(r["verdict"] for r in records)
+    return (f"{len(records)} claims: {n['holds']} hold, {n['fails']} fail, {n['inconclusive']} inconclusive"
+            + "".join(f", {k} {v}" for k, v in n.items() if k not in ("holds", "fails", "inconclusive"))
+            + ".\n\n" + claims_markdown(records))
 
 
 def _provenance(path: Path, saved: dict) -> str:
