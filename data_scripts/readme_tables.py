@@ -7,7 +7,9 @@ Gamma-hat beside the observed gaps (``gamma_gap``), each between its
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,8 +24,6 @@ COLUMNS = {"miss:image": "Miss-V (image missing)", "miss:audio": "Miss-A (audio 
 def claims_block() -> str:
     from umelib.paper.overview import claim_records, claims_markdown
 
-    from collections import Counter
-
     records = claim_records()
     n = Counter(r["verdict"] for r in records)
     return (f"{len(records)} claims: {n['holds']} hold, {n['fails']} fail, {n['inconclusive']} inconclusive"
@@ -31,39 +31,30 @@ def claims_block() -> str:
             + ".\n\n" + claims_markdown(records))
 
 
+def _commit(prov: dict) -> str:
+    return f"{'a tree with uncommitted changes at ' if prov.get('dirty') else 'clean '}commit {str(prov.get('git'))[:7]}"
+
+
 def _provenance(path: Path, saved: dict) -> str:
-    """Where a committed file comes from: seeds, the command's wall time, device, commit, kept epochs."""
+    """Where a committed file comes from: seeds, runs and their summed training time, the command's wall time,
+    device, commit, kept epochs, the compute rule."""
+    from umelib.experiments.results import compute_rule, fits_kept_last
+
     res = saved["results"]
     prov = res[0]["provenance"]
     seeds = sorted({r["seed"] for r in res})
     kept = sorted({v["epoch"] for r in res for v in (r["provenance"].get("selected_epoch") or {}).values()
                    if isinstance(v, dict) and v.get("epoch")})
-    from umelib.experiments.results import compute_rule
-
-    import json
-
-    ident = lambda d: json.dumps(d, sort_keys=True, default=str)
-    runs = {ident(r["provenance"]): r["provenance"] for r in res}  # one per training (rates and sweep aliases share it)
+    runs = {json.dumps(r["provenance"], sort_keys=True, default=str): r["provenance"] for r in res}  # rates, sweep aliases share one
     phase1 = {(r["seed"], r["provenance"].get("phase1_shared_s")): r["provenance"].get("phase1_shared_s") or 0.0
               for r in res}
     train_s = sum(p.get("wall_s") or 0.0 for p in runs.values()) + sum(phase1.values())
-    fits = {}  # each training's own fit (its final phase) and the phase-1 fits: did it keep its last epoch?
-    for r in res:
-        for phase, v in (r["provenance"].get("selected_epoch") or {}).items():
-            if not isinstance(v, dict) or not v.get("epochs_run"):
-                continue
-            if phase.startswith("phase 1"):
-                fits[(phase, r["seed"], ident(v))] = v
-            elif phase == r["method"].split("@")[0]:
-                fits[(phase, ident(r["provenance"]))] = v
-    last = sum(v["epoch"] == v["epochs_run"] for v in fits.values())
+    last, fits = fits_kept_last(res)
     return (f"`{path.relative_to(path.parents[1])}`: {len(seeds)} seeds ({', '.join(map(str, seeds))}), "
             f"{len(runs)} runs, {train_s / 60:,.0f} minutes of training summed over them (the command's recorded wall "
             f"time: {saved.get('wall_s', 0):,.0f} s, less where it reloaded cached pieces), on {prov['device']}, from "
-            f"{'a tree with uncommitted changes at ' if prov.get('dirty') else 'clean '}commit "
-            f"{str(prov.get('git'))[:7]}; kept epochs {kept[0]}–{kept[-1]} ({last} of {len(fits)} fits kept their last "
-            f"epoch); compute: "
-            f"{compute_rule(prov.get('config') or {})}.")
+            f"{_commit(prov)}; kept epochs {kept[0]}–{kept[-1]} ({last} of {fits} fits kept their last epoch); "
+            f"compute: {compute_rule(prov.get('config') or {})}.")
 
 
 def _markdown(table, columns: dict[str, str]) -> list[str]:
@@ -151,8 +142,7 @@ def gamma_gap_block() -> str:
     rho, n = complementary.gap_spearman(frame)
     prov = saved["results"][0]["provenance"]
     lines = [f"`{path.relative_to(path.parents[1])}`: Γ̂ from seed {saved['results'][0]['seed']}, "
-             f"{'a tree with uncommitted changes at ' if prov.get('dirty') else 'clean '}commit "
-             f"{str(prov.get('git'))[:7]}, {saved.get('wall_s', 0):,.0f} s; the gaps from "
+             f"{_commit(prov)}, {saved.get('wall_s', 0):,.0f} s; the gaps from "
              + ", ".join(f"`{f}`" for _, (f, _) in complementary.GAP_DATASETS.values()) + ":", "",
              "| dataset | missing | Γ̂ (nats, ± se) | gap (points) [95%] | seeds |", "|:--|:--|--:|--:|--:|"]
     for (ds, m), r in frame.iterrows():

@@ -174,3 +174,14 @@ def test_equal_compute_gives_methods_from_scratch_both_phases_epochs(tiny, tiny_
     capped = dict(umelib.get_config("full", "own.npz").to_dict(), equal_compute=True)
     assert compute_rule(capped).startswith("equal epoch budgets (methods from scratch: phase 1 + phase 2 epochs, at most 400)")
     assert umelib.get_config("cpu-intermediate", "avmnist").equal_compute and umelib.get_config("full", "avmnist").equal_compute
+
+
+def test_fits_kept_last_counts_each_fit_once():
+    from umelib.experiments.results import fits_kept_last
+
+    p1 = {"phase 1 [a]": {"epochs_run": 5, "epoch": 5}, "phase 1 [b]": {"epochs_run": 5, "epoch": 3}}
+    ume = {"provenance": {"wall_s": 1.0, "selected_epoch": {**p1, "ume-mma": {"epochs_run": 4, "epoch": 4}}}}
+    naive = {"provenance": {"wall_s": 2.0, "selected_epoch": {"naive": {"epochs_run": 10, "epoch": 7}}}}
+    recs = [dict(ume, method="ume-mma", seed=0, missing_rate=e) for e in (0.0, 1.0)]  # one run, two rates
+    recs += [dict(ume, method="ume-mma@p=0.3", seed=0, same_run_as="ume-mma"), dict(naive, method="naive", seed=0)]
+    assert fits_kept_last(recs) == (2, 4)  # phase 1 [a] and ume-mma kept their last epoch, of a, b, ume-mma, naive

@@ -2,6 +2,7 @@
 provenance: :mod:`umelib.provenance`)."""
 from __future__ import annotations
 
+import json
 from typing import Any, Iterable, Mapping
 
 
@@ -35,6 +36,22 @@ def compute_rule(config: Mapping) -> str:
     if config.get("equal_compute"):
         return "equal epochs: methods from scratch train phase 1 + phase 2 epochs"
     return "unequal: methods from scratch train phase 1's epochs only, UME-MMA phase 1 + phase 2"
+
+
+def fits_kept_last(results: Iterable[Mapping]) -> tuple[int, int]:
+    """(how many fits kept their last epoch, how many fits) in ``results``: each run's own final phase (records of
+    one run at several missing rates, or a sweep point that is the same run, count once) and each phase-1 fit."""
+    ident = lambda d: json.dumps(d, sort_keys=True, default=str)
+    fits: dict[tuple, Mapping] = {}
+    for r in results:
+        for phase, v in (r.get("provenance", {}).get("selected_epoch") or {}).items():
+            if not isinstance(v, Mapping) or not v.get("epochs_run"):
+                continue
+            if phase.startswith("phase 1"):
+                fits[(phase, r["seed"], ident(v))] = v
+            elif phase == r["method"].split("@")[0]:
+                fits[(phase, ident(r["provenance"]))] = v
+    return sum(v["epoch"] == v["epochs_run"] for v in fits.values()), len(fits)
 
 
 def settings_of(results: Iterable[Mapping]) -> list[str]:
