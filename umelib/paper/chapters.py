@@ -80,13 +80,13 @@ FINETUNED_METHODS = ["unimodal", "naive", "phase1-fused", "ume-mma"]
 
 
 def _emoji_text_finetuned(profile: str, **kw: Any) -> list[dict]:
-    """Fig. 3 on emoji with the text encoder fine-tuned (:data:`FINETUNED_TEXT`), 3 seeds, missing rates 0, 50,
+    """Fig. 3 on emoji with the text encoder fine-tuned (:data:`FINETUNED_TEXT`), 5 seeds, missing rates 0, 50,
     100%. Smoke: 200 training samples, 1 + 1 epochs (a pipeline check)."""
     from ..experiments.suite import run_suite
 
     settings = dict(FINETUNED_TEXT) if profile == "full" else {
         **FINETUNED_TEXT, "n_train": 200, "n_test": 200, "phase1.epochs": 1, "phase2.epochs": 1}
-    res = run_suite("emoji", profile, _seeds(profile)[:3], FINETUNED_METHODS, drop_ps=[], missing_rates=[0.0, 0.5, 1.0],
+    res = run_suite("emoji", profile, _seeds(profile), FINETUNED_METHODS, drop_ps=[], missing_rates=[0.0, 0.5, 1.0],
                     settings=settings, cache_dir=cache_root(), **kw)
     return [dict(r, text_encoder="fine-tuned") for r in res]
 
@@ -96,10 +96,10 @@ KEYWORD_METHODS = ["unimodal", "naive", "multitask", "phase1-fused", "ume-mma"] 
 
 def _emoji_keywords(profile: str, **kw: Any) -> list[dict]:
     """A multi-label run on real data: emoji with emojilib's 20 most frequent keywords as labels (F1-Macro, the
-    headline, and F1-Micro recorded), the pre-trained text encoder, 3 seeds."""
+    headline, and F1-Micro recorded), the pre-trained text encoder, 5 seeds."""
     from ..experiments.suite import run_suite
 
-    return run_suite("emoji", profile, _seeds(profile)[:3], KEYWORD_METHODS, drop_ps=[], data_kw={"label": "keywords"},
+    return run_suite("emoji", profile, _seeds(profile), KEYWORD_METHODS, drop_ps=[], data_kw={"label": "keywords"},
                      cache_dir=cache_root(), **kw)
 
 
