@@ -176,3 +176,18 @@ def test_table3_claims_add_the_test_items_where_the_runs_kept_them():
     with_items, seeds_only = (table3_claims(run(k)).attrs["records"] for k in (True, False))
     assert {c["uncertainty"] for r in with_items for c in r["comparisons"]} == {"seeds + test items"}
     assert {c["uncertainty"] for r in seeds_only for c in r["comparisons"]} == {"seeds"}
+
+
+def test_a_suite_keeps_encoder_probes_only_when_asked_and_naive_fusion_its_start():
+    res = run_suite("synthetic", "smoke", [0], ["naive", "phase1-fused", "ume-mma"], drop_ps=[],
+                    settings={"probes": True})
+    chance = 100 / res[0]["num_classes"]
+    for r in res:
+        assert set(r["probes"]) == {"x", "z"}, r["method"]
+        for m, p in r["probes"].items():  # every synthetic modality carries signal: trained encoders beat chance
+            assert chance + 5 < p["probe"] <= 100 and 0 <= p["head"] <= 100, (r["method"], m, p)
+        assert ("probes_init" in r) == (r["method"] == "naive")
+    naive = next(r for r in res if r["method"] == "naive")
+    assert set(naive["probes_init"]) == {"x", "z"}
+    plain = run_suite("synthetic", "smoke", [0], ["naive"], drop_ps=[])
+    assert "probes" not in plain[0] and "probes_init" not in plain[0]

@@ -72,6 +72,9 @@ class RunConfig:
     # phase1.epochs + phase2.epochs epochs, the epochs UME-MMA gets over its two phases (each uni-modal model of phase 1
     # sees its modality for phase1.epochs); False: they get phase 1's epochs only
     equal_compute: bool = False
+    # keep linear probes of every fused model's encoders in its record (``probes``; naive fusion also ``probes_init``,
+    # its encoders before training): see umelib.experiments.diagnostics
+    probes: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -254,7 +257,7 @@ def _value(key: str, v: Any) -> Any:
         return x
     if name == "standardize" and v is None:
         return None
-    if name in ("select_best", "standardize", "phase2_complete_only", "equal_compute"):
+    if name in ("select_best", "standardize", "phase2_complete_only", "equal_compute", "probes"):
         if v not in (True, False, "true", "false"):
             raise UmeError(f"'{key}' takes true or false, got {v!r}")
         return v in (True, "true")

@@ -7,6 +7,9 @@
   substitute: how often it changes the prediction the other heads make alone (``flipped``), how often that turns a
   right answer wrong (``harmed``) or a wrong one right (``helped``), and how loudly it speaks (spread of its logits
   on the substitute over their mean spread on real inputs). The paper's mechanism, read on real data.
+- ``probes`` (with ``cfg.probes``): per modality, the test accuracy of a linear probe on the model's frozen encoder
+  features (fitted on the training split's present samples) and of the modality's own head alone: do encoders
+  trained together learn less than encoders trained alone (the modality-laziness argument of Du et al. 2023)?
 """
 from __future__ import annotations
 
@@ -108,6 +111,55 @@ def head_effects(model, test: Split, seed: int = 0, batch_size: int = 1024) -> d
                   "helped": round(100 * float(((r != y) & (f == y)).float().mean()), 3),
                   "spread_ratio": round(ss / rs, 4) if rs > 0 else None}
     return out
+
+
+# ------------------------------------------------------------------ linear probes of the encoders
+
+@torch.no_grad()
+def features(model, m: str, x: torch.Tensor, batch: int = 256) -> np.ndarray:
+    """The frozen encoder features of modality ``m`` (numpy, N x D)."""
+    model.eval()
+    dev = next(model.parameters()).device
+    out = []
+    for i in range(0, len(x), batch):
+        with autocast(dev):
+            out.append(model.encoders[m](x[i:i + batch].to(dev)).float().flatten(1).cpu())
+    return torch.cat(out).numpy()
+
+
+def _present(split: Split, m: str) -> torch.Tensor:
+    return split.present[:, split.modalities.index(m)].cpu().bool()
+
+
+def probe_accuracy(model, m: str, data: MultiModalData) -> float:
+    """Test accuracy (%) of a logistic regression (standardized features, fixed C = 1, no selection) fitted on the
+    training split's encoder features of modality ``m`` (its samples that have ``m``)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    keep = _present(data.train, m)
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    clf.fit(features(model, m, data.train.x[m][keep]), data.train.y[keep].cpu().numpy())
+    return 100 * float(clf.score(features(model, m, data.test.x[m]), data.test.y.cpu().numpy()))
+
+
+def head_accuracy(model, m: str, data: MultiModalData) -> float:
+    """Test accuracy (%) of modality ``m``'s own head alone (argmax of its logits on real inputs)."""
+    dev = next(model.parameters()).device
+    f = torch.from_numpy(features(model, m, data.test.x[m])).to(dev)
+    with torch.no_grad():
+        z = model.heads[m](f).float()[:, :data.num_classes]
+    return 100 * float((z.argmax(1).cpu() == data.test.y.cpu()).float().mean())
+
+
+def encoder_probes(model, data: MultiModalData) -> dict[str, dict] | None:
+    """``probes`` of a multiclass late-fusion model (None for anything else): per modality, ``probe`` (%) and
+    ``head`` (%), rounded to 3 decimals."""
+    if getattr(model, "heads", None) is None or data.task != "multiclass":
+        return None
+    return {m: {"probe": round(probe_accuracy(model, m, data), 3), "head": round(head_accuracy(model, m, data), 3)}
+            for m in model.modalities}
 
 
 # ------------------------------------------------------------------ the claims read the items

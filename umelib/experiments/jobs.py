@@ -16,7 +16,7 @@ import torch
 from ..datasets.core import MultiModalData, Split, headline_metric
 from ..errors import UmeError
 from ..evaluate import evaluate
-from ..methods import check_method, pretrain, run_method, unimodal_model
+from ..methods import check_method, pretrain, run_method, setup_method, unimodal_model
 from ..models.fusion import LateFusion
 from ..provenance import provenance
 from ..training import distributed as dist
@@ -115,10 +115,27 @@ def make_job_result(job: Job, data: MultiModalData, ref: dict | None, metrics: d
     heads = diagnostics.head_effects(model, data.test, job.seed) if model is not None else None
     if heads:
         extra["heads"] = heads
+    if getattr(job.cfg, "probes", False) and model is not None:
+        extra.update(_probes(job, data, model, ctx))
     res = make_result(data.name, job.method, ctx.profile, job.seed, metric, metrics, p, **extra)
     if dist.writes():
         ctx.cache.save_result(job.key, res)
     return res
+
+
+def _probes(job: Job, data: MultiModalData, model, ctx: SuiteContext) -> dict:
+    """``probes`` of the fused model; for naive fusion also ``probes_init``: the same encoders before training
+    (built from the run's seed; a pre-trained encoder's own start), the floor the others are read against."""
+    out: dict[str, Any] = {}
+    probes = diagnostics.encoder_probes(model, data)
+    if probes:
+        out["probes"] = probes
+        if job.method == "naive":
+            with torch.random.fork_rng():
+                torch.manual_seed(job.seed)
+                init = setup_method("naive", data, job.cfg, encoders=ctx.encoders)[0].to(ctx.device)
+            out["probes_init"] = diagnostics.encoder_probes(init, data)
+    return out
 
 
 def needs_phase1(jobs: list[Job]) -> bool:

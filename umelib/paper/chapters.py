@@ -70,8 +70,9 @@ def _emoji_missing_text(profile: str, **kw: Any) -> list[dict]:
 # under-trained by joint training) can show itself on text: AdamW, text 2e-5 in both phases (App. B.2 keeps one rate
 # for BERT), image and heads 1e-3 then 1e-4; at most 5 epochs of 2,048 samples per phase, patience 3, and methods
 # trained from scratch (naive) get the 10 epochs of both phases (equal compute; a 2-core CPU runs a seed in about
-# 20 minutes).
-FINETUNED_TEXT = {"encoders": {"text": "minilm"}, "equal_compute": True,
+# 20 minutes). Every fused model keeps linear probes of its encoders (``probes``): the paper's mechanism on a
+# fine-tuned text encoder.
+FINETUNED_TEXT = {"encoders": {"text": "minilm"}, "equal_compute": True, "probes": True,
                   "phase1.lr": {"text": 2e-5, "image": 1e-3, "head": 1e-3},
                   "phase2.lr": {"text": 2e-5, "image": 1e-4, "head": 1e-4},
                   **{f"{ph}.{k}": v for ph in ("phase1", "phase2") for k, v in

@@ -18,6 +18,7 @@ from ..models.fusion import LateFusion
 from ..provenance import provenance
 from ..training.trainer import Trainer
 from . import scratch
+from ..experiments.diagnostics import features, head_accuracy, probe_accuracy  # noqa: F401 (public here too)
 from ..experiments.suite import prepare, run
 
 SETTINGS = ["complete", "miss:x", "miss:z", "avg"]
@@ -165,34 +166,6 @@ def plot_substitute_logits(logits, axes=None):
 
 
 # ------------------------------------------------------------------ linear probes (modality laziness)
-
-@torch.no_grad()
-def features(model: LateFusion, m: str, x: torch.Tensor, batch: int = 512):
-    """The frozen encoder features of modality ``m`` (numpy, N x D)."""
-    model.eval()
-    dev = next(model.parameters()).device
-    return torch.cat([model.encoders[m](x[i:i + batch].to(dev)).float().flatten(1).cpu()
-                      for i in range(0, len(x), batch)]).numpy()
-
-
-def probe_accuracy(model: LateFusion, m: str, data: MultiModalData) -> float:
-    """Test accuracy (%) of a logistic regression (standardized features, fixed C = 1, no selection) fitted on the
-    training split's encoder features of modality ``m``."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-    clf.fit(features(model, m, data.train.x[m]), data.train.y.numpy())
-    return 100 * float(clf.score(features(model, m, data.test.x[m]), data.test.y.numpy()))
-
-
-def head_accuracy(model: LateFusion, m: str, data: MultiModalData) -> float:
-    """Test accuracy (%) of modality ``m``'s own head alone (argmax of its logits on real inputs)."""
-    with torch.no_grad():
-        f = torch.from_numpy(features(model, m, data.test.x[m])).to(next(model.parameters()).device)
-        return 100 * float((model.heads[m](f).argmax(1).cpu() == data.test.y).float().mean())
-
 
 ENCODERS = ("random init", "naive (end to end)", "uni-modal (phase 1)")
 
