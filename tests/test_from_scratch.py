@@ -93,10 +93,40 @@ def test_probe_run_rows(tiny, tiny_cfg):
     rows = mechanism.probe_run(tiny, "smoke", [0], phase1=tiny_cfg.phase1, phase2=tiny_cfg.phase2, n_train=None,
                                n_test=None)
     table = mechanism.probe_table(rows)
-    assert len(rows) == 6 and {r["encoder"] for r in rows} == set(mechanism.ENCODERS)
+    assert len(rows) == 6 and {r["encoder"] for r in rows} == {"random init", "naive (end to end)", "uni-modal (phase 1)"}
     for r in rows:
         assert 0 <= r["probe (%)"] <= 100 and "git" in r["provenance"]
         assert r["probe (%)"] <= r["Bayes, this modality alone (%)"] + 8  # 400 test samples: a few points of noise
     uni = {r["modality"]: r for r in rows if r["encoder"] == "uni-modal (phase 1)"}
     assert uni["x"]["probe (%)"] > 100 / tiny.num_classes + 20
     assert table["seeds"].eq(1).all()
+
+
+def _suite_rec(method, seed, text, image=60.0, init=None):
+    rec = {"method": method, "seed": seed, "missing_rate": 1.0, "profile": "full", "provenance": {"git": "x"},
+           "probes": {"text": {"probe": text, "head": text - 1}, "image": {"probe": image, "head": image - 2}}}
+    if init is not None:
+        rec["probes_init"] = {"text": {"probe": init, "head": 10.0}, "image": {"probe": 20.0, "head": 10.0}}
+    return rec
+
+
+def test_suite_probes_are_read_once_per_model_and_their_gaps_follow_the_intervals():
+    recs = []
+    for s in range(5):
+        recs += [_suite_rec("naive", s, 80.0 + 0.3 * s, init=70.0), _suite_rec("naive", s, 80.0 + 0.3 * s, init=70.0),
+                 _suite_rec("phase1-fused", s, 84.0 + 0.2 * s, image=60.0 + (-1) ** s),
+                 _suite_rec("ume-mma", s, 84.0 + 0.2 * s + 0.5 * (-1) ** s), _suite_rec("unimodal", s, 99.0)]
+    rows = mechanism.suite_probe_rows(recs, "emoji")  # the second naive record (another missing rate) is skipped
+    assert len(rows) == 5 * 4 * 2
+    init = [r for r in rows if r["encoder"] == "before training"]
+    assert len(init) == 10 and all(r["head alone (%)"] is None for r in init)
+    gaps = {(g["modality"], g["gap"]): g for g in mechanism.probe_gaps(rows)}
+    up = gaps[("text", "probe: phase 1 − naive")]
+    assert up["seeds"] == 5 and up["reading"] == "above 0" and up["lo"] > 0 and up["diff"] == pytest.approx(3.8)  # 4 − 0.1 × mean seed
+    assert gaps[("image", "probe: phase 1 − naive")]["reading"] == "not told apart"  # ±1 around 0
+    assert gaps[("text", "probe: phase 2 − phase 1")]["reading"] == "not told apart"
+    assert gaps[("text", "head alone: phase 1 − naive")]["reading"] == "above 0"
+    assert {g["reading"] for g in mechanism.probe_gaps(rows, check_only={"emoji"})} == {"pipeline check only"}
+    text = mechanism.gaps_text(mechanism.probe_gaps(rows))
+    assert "probe: phase 1 − naive, text: +3.80 [" in text and "above 0" in text
+    assert mechanism.gaps_text([]) == "no probes kept"
