@@ -152,8 +152,90 @@ def gamma_gap_block() -> str:
     return "\n".join(lines)
 
 
+def _reading(d) -> str:
+    return ("no interval" if d.lo is None else "above" if d.lo > 0 else "below" if d.hi < 0 else "not told apart")
+
+
+def _diff_text(d) -> str:
+    iv = f" [{d.lo:+.2f}, {d.hi:+.2f}]" if d.lo is not None else ""
+    return f"{d.mean:+.2f}{iv}".replace("-", "−")
+
+
+CI_COLUMN = "difference [CI at the claim's level]"
+
+
+def finetuned_block() -> str:
+    """The emoji run with the text encoder fine-tuned: provenance, Fig. 3's rates (text blank), its claims, and the
+    linear probes of its encoders (phase 1 against naive fusion's, UME-MMA's against phase 1's)."""
+    from umelib.files import load_json
+    from umelib.paper import mechanism, vl
+    from umelib.paper.chapters import results_path
+
+    path = results_path("emoji_text_finetuned", "full")
+    saved = load_json(path)
+    res = saved["results"]
+    table = vl.rate_table(res, digits=2)
+    lines = [_provenance(path, saved) + " Accuracy (%) with a share of the test texts blank, mean ± half-width of the "
+             "95% t interval over seeds:", "", *([f"**Stale:** {saved['stale']}", ""] if saved.get("stale") else []),
+             "| method (texts blank →) | " + " | ".join(table.columns) + " |", "|:--|" + "--:|" * len(table.columns),
+             *[f"| {i} | " + " | ".join(str(v) for v in table.loc[i]) + " |" for i in table.index], ""]
+    claims = vl.fig3_claims(res)
+    for claim, c in claims.iterrows():
+        lines.append(f"- {claim}: **{c['verdict']}** ({c['ours']}; {c['test']}: "
+                     f"{c[CI_COLUMN]})")
+    probes = mechanism.suite_probe_rows(res, "emoji, text fine-tuned")
+    lines += ["", "Linear probes of the encoders (test accuracy %, paired over seeds, 95% t interval, seeds only): "
+              + (mechanism.gaps_text(mechanism.probe_gaps(probes)) if probes else "this run kept no probes") + "."]
+    return "\n".join(lines)
+
+
+KEYWORD_SETTINGS = {"complete": "complete", "miss:text": "text missing", "miss:image": "image missing", "avg": "avg"}
+
+
+def keywords_block() -> str:
+    """The multi-label emoji run: F1-Macro / F1-Micro per method and setting (mean ± std over seeds), and UME-MMA
+    against naive fusion and multi-task training per setting (F1-Macro, paired over seeds)."""
+    from statistics import mean, stdev
+
+    from umelib.files import load_json
+    from umelib.paper.chapters import results_path
+    from umelib.verdicts import Diff
+
+    path = results_path("emoji_keywords", "full")
+    saved = load_json(path)
+    res = saved["results"]
+    val: dict = {}
+    for r in res:
+        for s, ms in r["all_metrics"].items():
+            for k in ("f1_macro", "f1_micro"):
+                if ms.get(k) is not None:
+                    val.setdefault((r["method"], s, k), {})[r["seed"]] = ms[k]
+    fmt = lambda v: f"{mean(v):.1f} ± {stdev(v):.1f}" if len(v) > 1 else f"{mean(v):.1f}"
+    lines = [_provenance(path, saved) + " F1-Macro / F1-Micro (%), mean ± std over the seeds (missing detection is "
+             "multiclass-only):", "", *([f"**Stale:** {saved['stale']}", ""] if saved.get("stale") else []),
+             "| method | " + " | ".join(KEYWORD_SETTINGS.values()) + " |", "|:--|" + "--:|" * len(KEYWORD_SETTINGS)]
+    for m in dict.fromkeys(r["method"] for r in res):
+        cells = []
+        for s in KEYWORD_SETTINGS:
+            a, b = val.get((m, s, "f1_macro")), val.get((m, s, "f1_micro"))
+            cells.append(f"{fmt(a.values())} / {fmt(b.values())}" if a and b else "/")
+        lines.append(f"| {LABELS.get(m, m)} | " + " | ".join(cells) + " |")
+    lines += ["", "UME-MMA minus each other method, F1-Macro, paired over seeds (95% t interval, seeds only; not a "
+              "claim of the paper):", ""]
+    for other in ("naive", "multitask", "phase1-fused"):
+        parts = []
+        for s in ("complete", "miss:text", "miss:image"):
+            if ("ume-mma", s, "f1_macro") in val and (other, s, "f1_macro") in val:
+                d = Diff.of(val[("ume-mma", s, "f1_macro")], val[(other, s, "f1_macro")])
+                parts.append(f"{KEYWORD_SETTINGS[s]} {_diff_text(d)} ({_reading(d)})")
+        if parts:
+            lines.append(f"- against {LABELS.get(other, other)}: " + "; ".join(parts))
+    return "\n".join(lines)
+
+
 BLOCKS = {"claims": claims_block, "avmnist": avmnist_block, "five_minutes": five_minutes_block,
-          "table3": table3_block, "gamma_gap": gamma_gap_block}
+          "table3": table3_block, "gamma_gap": gamma_gap_block, "finetuned": finetuned_block,
+          "keywords": keywords_block}
 
 
 def replaced(text: str, table: str, name: str = "claims") -> str:
