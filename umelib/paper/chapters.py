@@ -18,9 +18,10 @@ TABLE1_METHODS = ["unimodal", "naive", "multitask", "missing-detection", "phase1
 TABLE4_METHODS = ["only-aug", "only-pretrain", "ume-mma-frozen", "frozen-heads", "ume-mma"]  # Table 4 (+ frozen heads)
 
 def _theory_models(profile: str, **kw: Any) -> list[dict]:
+    """Both families' knob sweeps, for each seed of the profile (full: 5; a seed draws the data and the training)."""
     from .complementary import sweep
 
-    return sweep("discrete", profile, **kw) + sweep("gaussian", profile, **kw)
+    return [r for seed in _seeds(profile) for fam in ("discrete", "gaussian") for r in sweep(fam, profile, seed, **kw)]
 
 
 def _avmnist(profile: str, **kw: Any) -> list[dict]:
