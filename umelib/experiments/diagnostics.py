@@ -23,7 +23,7 @@ import torch
 from ..datasets.core import MultiModalData, Split
 from ..evaluate import predict
 from ..training.augment import Noise, substitute_like
-from ..verdicts import Diff, item_variance
+from ..verdicts import PIPELINE, Diff, item_variance
 from ..training.trainer import autocast
 
 
@@ -160,6 +160,65 @@ def encoder_probes(model, data: MultiModalData) -> dict[str, dict] | None:
         return None
     return {m: {"probe": round(probe_accuracy(model, m, data), 3), "head": round(head_accuracy(model, m, data), 3)}
             for m in model.modalities}
+
+
+# the encoders of a suite's records (kept with ``cfg.probes``): method -> encoder label; naive's ``probes_init`` is
+# "before training" (a random init, or a pre-trained encoder before fine-tuning)
+SUITE_ENCODERS = {"naive": "naive (end to end)", "phase1-fused": "uni-modal (phase 1)", "ume-mma": "UME-MMA (phase 2)"}
+
+
+def suite_probe_rows(results: Iterable[Mapping], dataset: str) -> list[dict]:
+    """Probe rows (as :func:`umelib.paper.mechanism.probe_run` gives them) from a suite's records that kept ``probes`` (one record per
+    method and seed: probes do not depend on the missing rate), labelled ``dataset``."""
+    rows, seen = [], set()
+    for r in results:
+        if r["method"] not in SUITE_ENCODERS or "probes" not in r or (r["method"], r["seed"]) in seen:
+            continue
+        seen.add((r["method"], r["seed"]))
+        kept = [(SUITE_ENCODERS[r["method"]], r["probes"])]
+        if r.get("probes_init"):
+            kept.append(("before training", r["probes_init"]))
+        for name, probes in kept:
+            rows += [{"dataset": dataset, "seed": r["seed"], "modality": m, "encoder": name, "probe (%)": p["probe"],
+                      "head alone (%)": None if name == "before training" else p["head"],
+                      "Bayes, this modality alone (%)": None, "profile": r.get("profile"),
+                      "provenance": r.get("provenance")} for m, p in probes.items()]
+    return rows
+
+
+# The gaps a probe table is read by: (what, value, minuend encoder, subtrahend encoder)
+PROBE_GAPS = [("probe: phase 1 − naive", "probe (%)", "uni-modal (phase 1)", "naive (end to end)"),
+              ("head alone: phase 1 − naive", "head alone (%)", "uni-modal (phase 1)", "naive (end to end)"),
+              ("probe: phase 2 − phase 1", "probe (%)", "UME-MMA (phase 2)", "uni-modal (phase 1)")]
+
+
+def probe_gaps(rows: Iterable[Mapping], check_only: Iterable[str] = ()) -> list[dict]:
+    """Per dataset and modality, each gap of :data:`PROBE_GAPS` both encoders have: the paired difference over seeds
+    (mean, 95% t interval) and its reading ("above 0", "below 0", "not told apart"; datasets in ``check_only``:
+    "pipeline check only")."""
+    by: dict[tuple, dict] = {}
+    for r in rows:
+        by.setdefault((r["dataset"], r["modality"]), {}).setdefault(r["encoder"], {})[r["seed"]] = r
+    out, check = [], set(check_only)
+    for (ds, m), enc in by.items():
+        for what, col, a, b in PROBE_GAPS:
+            if a not in enc or b not in enc or any(x[col] is None for x in [*enc[a].values(), *enc[b].values()]):
+                continue
+            d = Diff.of({s: x[col] for s, x in enc[a].items()}, {s: x[col] for s, x in enc[b].items()})
+            reading = (PIPELINE if ds in check else "no interval" if d.lo is None else "above 0" if d.lo > 0
+                       else "below 0" if d.hi < 0 else "not told apart")
+            out.append({"dataset": ds, "modality": m, "gap": what, "seeds": d.n, "diff": d.mean, "lo": d.lo,
+                        "hi": d.hi, "reading": reading})
+    return out
+
+
+def gaps_text(gaps: Iterable[Mapping]) -> str:
+    """One sentence per gap of :func:`probe_gaps`: what, modality, mean and interval over seeds, reading."""
+    parts = []
+    for g in gaps:
+        iv = f" [{g['lo']:+.2f}, {g['hi']:+.2f}]" if g["lo"] is not None else ""
+        parts.append(f"{g['gap']}, {g['modality']}: {g['diff']:+.2f}{iv} ({g['seeds']} seeds), {g['reading']}")
+    return "; ".join(parts) if parts else "no probes kept"
 
 
 # ------------------------------------------------------------------ the claims read the items

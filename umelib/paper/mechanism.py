@@ -18,7 +18,8 @@ from ..models.fusion import LateFusion
 from ..provenance import provenance
 from ..training.trainer import Trainer
 from . import scratch
-from ..experiments.diagnostics import features, head_accuracy, probe_accuracy  # noqa: F401 (public here too)
+from ..experiments.diagnostics import (PROBE_GAPS, SUITE_ENCODERS, features, gaps_text, head_accuracy,  # noqa: F401
+                                       probe_accuracy, probe_gaps, suite_probe_rows)  # (public here too)
 from ..experiments.suite import prepare, run
 
 SETTINGS = ["complete", "miss:x", "miss:z", "avg"]
@@ -168,9 +169,7 @@ def plot_substitute_logits(logits, axes=None):
 # ------------------------------------------------------------------ linear probes (modality laziness)
 
 ENCODERS = ("random init", "before training", "naive (end to end)", "uni-modal (phase 1)", "UME-MMA (phase 2)")
-# the encoders of a suite's records (kept with ``cfg.probes``): method -> encoder label; naive's ``probes_init`` is
-# "before training" (a random init, or a pre-trained encoder before fine-tuning)
-SUITE_ENCODERS = {"naive": "naive (end to end)", "phase1-fused": "uni-modal (phase 1)", "ume-mma": "UME-MMA (phase 2)"}
+
 
 
 def probe_run(dataset: str, profile: str | None = None, seeds: Iterable[int] = (0, 1, 2), device: str | None = None,
@@ -225,62 +224,6 @@ def avmnist_probes(retrain: bool = False, path: str | Path | None = None,
                "command": 'python -c "from umelib.paper.mechanism import avmnist_probes as f; f(retrain=True)"',
                "results": rows}, path, overwrite=True)
     return rows
-
-
-def suite_probe_rows(results: Iterable[Mapping], dataset: str) -> list[dict]:
-    """Probe rows (as :func:`probe_run` gives them) from a suite's records that kept ``probes`` (one record per
-    method and seed: probes do not depend on the missing rate), labelled ``dataset``."""
-    rows, seen = [], set()
-    for r in results:
-        if r["method"] not in SUITE_ENCODERS or "probes" not in r or (r["method"], r["seed"]) in seen:
-            continue
-        seen.add((r["method"], r["seed"]))
-        kept = [(SUITE_ENCODERS[r["method"]], r["probes"])]
-        if r.get("probes_init"):
-            kept.append(("before training", r["probes_init"]))
-        for name, probes in kept:
-            rows += [{"dataset": dataset, "seed": r["seed"], "modality": m, "encoder": name, "probe (%)": p["probe"],
-                      "head alone (%)": None if name == "before training" else p["head"],
-                      "Bayes, this modality alone (%)": None, "profile": r.get("profile"),
-                      "provenance": r.get("provenance")} for m, p in probes.items()]
-    return rows
-
-
-# The gaps a probe table is read by: (what, value, minuend encoder, subtrahend encoder)
-PROBE_GAPS = [("probe: phase 1 − naive", "probe (%)", "uni-modal (phase 1)", "naive (end to end)"),
-              ("head alone: phase 1 − naive", "head alone (%)", "uni-modal (phase 1)", "naive (end to end)"),
-              ("probe: phase 2 − phase 1", "probe (%)", "UME-MMA (phase 2)", "uni-modal (phase 1)")]
-
-
-def probe_gaps(rows: Iterable[Mapping], check_only: Iterable[str] = ()) -> list[dict]:
-    """Per dataset and modality, each gap of :data:`PROBE_GAPS` both encoders have: the paired difference over seeds
-    (mean, 95% t interval) and its reading ("above 0", "below 0", "not told apart"; datasets in ``check_only``:
-    "pipeline check only")."""
-    from ..verdicts import PIPELINE, Diff
-
-    by: dict[tuple, dict] = {}
-    for r in rows:
-        by.setdefault((r["dataset"], r["modality"]), {}).setdefault(r["encoder"], {})[r["seed"]] = r
-    out, check = [], set(check_only)
-    for (ds, m), enc in by.items():
-        for what, col, a, b in PROBE_GAPS:
-            if a not in enc or b not in enc or any(x[col] is None for x in [*enc[a].values(), *enc[b].values()]):
-                continue
-            d = Diff.of({s: x[col] for s, x in enc[a].items()}, {s: x[col] for s, x in enc[b].items()})
-            reading = (PIPELINE if ds in check else "no interval" if d.lo is None else "above 0" if d.lo > 0
-                       else "below 0" if d.hi < 0 else "not told apart")
-            out.append({"dataset": ds, "modality": m, "gap": what, "seeds": d.n, "diff": d.mean, "lo": d.lo,
-                        "hi": d.hi, "reading": reading})
-    return out
-
-
-def gaps_text(gaps: Iterable[Mapping]) -> str:
-    """One sentence per gap of :func:`probe_gaps`: what, modality, mean and interval over seeds, reading."""
-    parts = []
-    for g in gaps:
-        iv = f" [{g['lo']:+.2f}, {g['hi']:+.2f}]" if g["lo"] is not None else ""
-        parts.append(f"{g['gap']}, {g['modality']}: {g['diff']:+.2f}{iv} ({g['seeds']} seeds), {g['reading']}")
-    return "; ".join(parts) if parts else "no probes kept"
 
 
 def probe_table(rows: Iterable[Mapping]):
