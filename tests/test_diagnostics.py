@@ -191,3 +191,16 @@ def test_a_suite_keeps_encoder_probes_only_when_asked_and_naive_fusion_its_start
     assert set(naive["probes_init"]) == {"x", "z"}
     plain = run_suite("synthetic", "smoke", [0], ["naive"], drop_ps=[])
     assert "probes" not in plain[0] and "probes_init" not in plain[0]
+
+
+def test_excess_errors_average_the_knobs_per_seed_and_read_the_interval():
+    from umelib.paper.complementary import excess_errors
+
+    rows = [{"family": "gaussian", "seed": s, "knob": k, "Pe_miss_z": 0.29, "ume_miss_z": 0.29 + 0.002 * (-1) ** s,
+             "naive_miss_z": 0.33 + 0.01 * k + 0.001 * s} for s in range(5) for k in (1, 2)]
+    got = {g["difference"]: g for g in excess_errors(rows)}
+    assert got["naive − Bayes"]["seeds"] == 5 and got["naive − Bayes"]["points"] == pytest.approx(5.7)  # 4 + 1.5 + 0.2
+    assert got["naive − Bayes"]["reading"] == "above 0" and got["naive − UME-MMA"]["reading"] == "above 0"
+    assert got["UME-MMA − Bayes"]["reading"] == "not told apart"  # ±0.2 points around 0
+    one = excess_errors([dict(r) for r in rows if r["seed"] == 0])
+    assert {g["reading"] for g in one} == {"no interval"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Iterable, Mapping
 
 
 from ..datasets.core import MultiModalData
@@ -62,6 +63,29 @@ def sweep(family: str, profile: str | None = None, seed: int = 0, knobs: list[fl
                                               data_sha256=data.info.get("sha256"),
                                               selected_epoch={c["phase"]: c for c in trainer.selected})})
     return rows
+
+
+# (label, minuend, subtrahend) of a sweep's test errors with Z missing: what each recipe loses beyond the Bayes error
+EXCESS = [("naive − Bayes", "naive_miss_z", "Pe_miss_z"), ("UME-MMA − Bayes", "ume_miss_z", "Pe_miss_z"),
+          ("naive − UME-MMA", "naive_miss_z", "ume_miss_z")]
+
+
+def excess_errors(rows: Iterable[Mapping]) -> list[dict]:
+    """Per family and :data:`EXCESS` pair: the error difference with Z missing (points), averaged over the knobs,
+    paired by seed (mean, 95% t interval, reading)."""
+    from ..verdicts import Diff
+
+    per: dict[tuple, dict[int, list[float]]] = {}
+    for r in rows:
+        for label, a, b in EXCESS:
+            per.setdefault((r["family"], label), {}).setdefault(r["seed"], []).append(100 * (r[a] - r[b]))
+    out = []
+    for (fam, label), by_seed in per.items():
+        d = Diff.of({s: sum(v) / len(v) for s, v in by_seed.items()})
+        out.append({"family": fam, "difference": label, "seeds": d.n, "points": d.mean, "lo": d.lo, "hi": d.hi,
+                    "reading": "no interval" if d.lo is None else "above 0" if d.lo > 0 else "below 0" if d.hi < 0
+                    else "not told apart"})
+    return out
 
 
 # ------------------------------------------------------------------ Gamma against the observed gap, per dataset
