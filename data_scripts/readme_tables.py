@@ -50,9 +50,10 @@ def _provenance(path: Path, saved: dict) -> str:
               for r in res}
     train_s = sum(p.get("wall_s") or 0.0 for p in runs.values()) + sum(phase1.values())
     last, fits = fits_kept_last(res)
+    how = (f"trained {saved['trained']}: {saved.get('wall_s', 0):,.1f} s" if saved.get("trained") else
+           f"the command's recorded wall time: {saved.get('wall_s', 0):,.0f} s, less where it reloaded cached pieces")
     return (f"`{path.relative_to(path.parents[1])}`: {len(seeds)} seeds ({', '.join(map(str, seeds))}), "
-            f"{len(runs)} runs, {train_s / 60:,.0f} minutes of training summed over them (the command's recorded wall "
-            f"time: {saved.get('wall_s', 0):,.0f} s, less where it reloaded cached pieces), on {prov['device']}, from "
+            f"{len(runs)} runs, {train_s / 60:,.0f} minutes of training summed over them ({how}), on {prov['device']}, from "
             f"{_commit(prov)}; kept epochs {kept[0]}–{kept[-1]} ({last} of {fits} fits kept their last epoch); "
             f"compute: {compute_rule(prov.get('config') or {})}.")
 
@@ -184,8 +185,14 @@ def finetuned_block() -> str:
         lines.append(f"- {claim}: **{c['verdict']}** ({c['ours']}; {c['test']}: "
                      f"{c[CI_COLUMN]})")
     probes = mechanism.suite_probe_rows(res, "emoji, text fine-tuned")
+    gaps = mechanism.probe_gaps(probes)
     lines += ["", "Linear probes of the encoders (test accuracy %, paired over seeds, 95% t interval, seeds only): "
-              + (mechanism.gaps_text(mechanism.probe_gaps(probes)) if probes else "this run kept no probes") + "."]
+              + (mechanism.gaps_text(gaps) if probes else "this run kept no probes") + "."]
+    if probes:
+        above = lambda what: ", ".join(g["modality"] for g in gaps if g["gap"] == what and g["reading"] == "above 0")
+        lines += ["", "Read: encoders whose phase-1 probe is above naive fusion's (under-trained when trained jointly): "
+                  f"{above('probe: phase 1 − naive') or 'none'}; heads better trained alone (phase 1) than jointly: "
+                  f"{above('head alone: phase 1 − naive') or 'none'}."]
     return "\n".join(lines)
 
 

@@ -183,7 +183,9 @@ def suite_probe_rows(results: Iterable[Mapping], dataset: str) -> list[dict]:
                       "head alone (%)": None if name == "before training" else p["head"],
                       "Bayes, this modality alone (%)": None, "profile": r.get("profile"),
                       "provenance": r.get("provenance")} for m, p in probes.items()]
-    return rows
+    order = ["before training", *SUITE_ENCODERS.values()]
+    mods = list(dict.fromkeys(r["modality"] for r in rows))
+    return sorted(rows, key=lambda r: (mods.index(r["modality"]), order.index(r["encoder"]), r["seed"]))
 
 
 # The gaps a probe table is read by: (what, value, minuend encoder, subtrahend encoder)
