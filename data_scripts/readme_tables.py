@@ -1,13 +1,15 @@
 """Write the README's generated blocks from the committed results: the verdict table (the claim records of
 ``python -m umelib claims``, between ``<!-- claims:start -->`` and ``<!-- claims:end -->``), the AV-MNIST CPU run's
 Tables 1, 4 and 5 (``avmnist``), the synthetic default's table (``five_minutes``), emoji's Table 3 (``table3``) and
-Gamma-hat beside the observed gaps (``gamma_gap``), each between its
+Gamma-hat beside the observed gaps (``gamma_gap``), the fine-tuned emoji run (``finetuned``), the keyword run
+(``keywords``) and the theory sweeps (``theory_models``), each between its
 ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` markers. ``--check`` only compares
 (exit 1 when the README is out of date); tests/test_claims.py runs the same comparison."""
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -240,9 +242,44 @@ def keywords_block() -> str:
     return "\n".join(lines)
 
 
+def theory_models_block() -> str:
+    """The knob sweeps behind *From bounds to models*: per setting the exact Gamma_Z and the estimate from trained
+    models (mean over seeds, worst relative error), the Bayes error with Z missing and the two recipes' (means), and
+    what each recipe loses beyond the Bayes error, paired by seed."""
+    from statistics import mean
+
+    from umelib.files import load_json
+    from umelib.paper.chapters import results_path
+    from umelib.paper.complementary import excess_errors
+
+    path = results_path("theory_models", "full")
+    saved = load_json(path)
+    res = saved["results"]
+    prov = res[0]["provenance"]
+    seeds = sorted({r["seed"] for r in res})
+    lines = [f"`{path.relative_to(path.parents[1])}` (`{saved.get('command')}`): {len(seeds)} seed(s) "
+             f"({', '.join(map(str, seeds))}), {_commit(prov)}, {saved.get('wall_s', 0):,.0f} s on {prov['device']}. "
+             "Test errors, mean over the seeds:", "",
+             *([f"**Stale:** {saved['stale']}", ""] if saved.get("stale") else []),
+             "| family | knob | Γ_Z exact | Γ̂_Z from models | worst rel. error | Bayes, Z missing | naive, Z missing | "
+             "UME-MMA, Z missing |", "|:--|--:|--:|--:|--:|--:|--:|--:|"]
+    for key in dict.fromkeys((r["family"], r["knob"]) for r in res):
+        g = [r for r in res if (r["family"], r["knob"]) == key]
+        m = lambda k: mean(r[k] for r in g)
+        worst = max((r["rel_error"] for r in g if r["rel_error"] is not None), key=abs)
+        lines.append(f"| {key[0]} | {key[1]:g} | {m('gamma_Z'):.3f} | {m('est_gamma_hat'):.3f} | {100 * worst:+.1f}% | "
+                     f"{m('Pe_miss_z'):.3f} | {m('naive_miss_z'):.3f} | {m('ume_miss_z'):.3f} |")
+    lines += ["", "Beyond the Bayes error with Z missing (points, mean over a family's knobs, paired by seed, 95% t "
+              "interval): " + "; ".join(
+                  f"{e['family']}, {e['difference']}: {e['points']:+.2f}"
+                  + (f" [{e['lo']:+.2f}, {e['hi']:+.2f}]" if e["lo"] is not None else "") + f" ({e['reading']})"
+                  for e in excess_errors(res)) + "."]
+    return re.sub(r"(?<=[\s\[])-(?=\d)", "−", "\n".join(lines))  # minus signs of numbers only
+
+
 BLOCKS = {"claims": claims_block, "avmnist": avmnist_block, "five_minutes": five_minutes_block,
           "table3": table3_block, "gamma_gap": gamma_gap_block, "finetuned": finetuned_block,
-          "keywords": keywords_block}
+          "keywords": keywords_block, "theory_models": theory_models_block}
 
 
 def replaced(text: str, table: str, name: str = "claims") -> str:
