@@ -36,7 +36,8 @@ def test_committed_results_come_from_a_clean_tree(path):
             f"{path} was produced from a dirty tree ({git}); regenerate it from a clean checkout"
 
 
-NEW_DEFAULTS = {"train_available": {}, "phase2_complete_only": False, "substitute": {}, "equal_compute": False}  # RunConfig fields added after results were committed, at their defaults
+NEW_DEFAULTS = {"train_available": {}, "phase2_complete_only": False, "substitute": {}, "equal_compute": False,
+                "probes": False}  # RunConfig fields added after results were committed, at their defaults
 RUNS = [p for p in FILES if "bench" not in p.parts and "theory" not in p.parts]
 
 
