@@ -144,9 +144,11 @@ def gamma_gap_block() -> str:
     frame = complementary.gap_frame(saved["results"], complementary.observed_gaps(runs))
     rho, n = complementary.gap_spearman(frame)
     prov = saved["results"][0]["provenance"]
-    lines = [f"`{path.relative_to(path.parents[1])}`: Γ̂ from seed {saved['results'][0]['seed']}, "
-             f"{_commit(prov)}, {saved.get('wall_s', 0):,.0f} s; the gaps from "
+    seeds = sorted({r["seed"] for r in saved["results"]})
+    lines = [f"`{path.relative_to(path.parents[1])}`: Γ̂ from seed{'s' if len(seeds) > 1 else ''} "
+             f"{', '.join(map(str, seeds))}, {_commit(prov)}, {saved.get('wall_s', 0):,.0f} s; the gaps from "
              + ", ".join(f"`{f}`" for _, (f, _) in complementary.GAP_DATASETS.values()) + ":", "",
+             *([f"**Stale:** {saved['stale']}", ""] if saved.get("stale") else []),
              "| dataset | missing | Γ̂ (nats, ± se) | gap (points) [95%] | seeds |", "|:--|:--|--:|--:|--:|"]
     for (ds, m), r in frame.iterrows():
         lines.append(f"| {ds} | {m} | {r['gamma_hat']:.3f} ± {r['se']:.3f} | {r['gap']:.1f} "

@@ -152,6 +152,11 @@ def test_observed_gaps_pair_complete_and_missing_by_seed():
     frame = gap_frame([{"dataset": "emoji", "modality": m, "gamma_hat": g, "se": 0.01} for m, g in (("image", 0.1), ("text", 0.9))],
                       list(gaps.values()))
     assert list(frame["gap"]) == [pytest.approx(10.0), pytest.approx(29.0)]
+    assert list(frame["gamma_seeds"]) == [1, 1] and list(frame["se"]) == [pytest.approx(0.01), pytest.approx(0.01)]
+    seeds = [{"dataset": "emoji", "modality": "image", "gamma_hat": v, "se": 0.03} for v in (0.1, 0.2, 0.3)]
+    many = gap_frame(seeds, list(gaps.values())).loc[("emoji", "image")]  # spread 0.01 / 3 + bootstrap 0.03²
+    assert many["gamma_seeds"] == 3 and many["gamma_hat"] == pytest.approx(0.2)
+    assert many["se"] == pytest.approx((0.01 / 3 + 0.03 ** 2) ** 0.5)
 
 
 def test_table3_claims_add_the_test_items_where_the_runs_kept_them():

@@ -146,11 +146,12 @@ def _protocols(profile: str, **kw: Any) -> list[dict]:
 
 def _gamma_gap(profile: str, device: str | None = None, **kw: Any) -> list[dict]:
     """Gamma of every modality of each dataset with a committed run (:data:`~umelib.paper.complementary.GAP_DATASETS`),
-    estimated on the run's own data (training and validation splits only), seed 0; smoke: synthetic only."""
+    estimated on the run's own data (training and validation splits only), for each seed of the profile (full: 5);
+    smoke: synthetic only, seed 0."""
     from .complementary import GAP_DATASETS, gamma_rows
 
     if profile == "full":
-        return gamma_rows(0, device)
+        return [r for seed in _seeds(profile) for r in gamma_rows(seed, device)]
     return gamma_rows(0, device, {"synthetic": (("synthetic", profile, {}), None)})
 
 
