@@ -37,6 +37,11 @@ def _commit(prov: dict) -> str:
     return f"{'a tree with uncommitted changes at ' if prov.get('dirty') else 'clean '}commit {str(prov.get('git'))[:7]}"
 
 
+def _stale(saved: dict) -> list[str]:
+    """The lines that say a committed file is kept with a ``stale`` note (none otherwise)."""
+    return [f"**Stale:** {saved['stale']}", ""] if saved.get("stale") else []
+
+
 def _provenance(path: Path, saved: dict) -> str:
     """Where a committed file comes from: seeds, runs and their summed training time, the command's wall time,
     device, commit, kept epochs, the compute rule."""
@@ -78,7 +83,7 @@ def avmnist_block() -> str:
     res = saved["results"]
     rows = [r for r in res if "sweep" not in r and r["method"] in TABLE1_METHODS + TABLE4_METHODS]
     lines = [_provenance(path, saved) + " Accuracy %, mean ± std over the seeds:", "",
-             *([f"**Stale:** {saved['stale']}", ""] if saved.get("stale") else []), *_markdown(summary(rows), COLUMNS)]
+             *_stale(saved), *_markdown(summary(rows), COLUMNS)]
     if any("sweep" in r for r in res):
         sw = sweep_frame(res, ["miss:image", "miss:audio", "complete"])
         pts = [f"{sw.loc[p, ('miss:image', 'mean')]:.2f} / {sw.loc[p, ('miss:audio', 'mean')]:.2f} / "
@@ -123,7 +128,7 @@ def table3_block() -> str:
     ours = table[[i.startswith("ours") for i in table.index]]
     ours.index = [i.split("): ", 1)[1] for i in ours.index]
     return "\n".join([_provenance(path, saved) + " Accuracy (%) on the complete test set, mean ± std over the seeds:",
-                       "", *([f"**Stale:** {saved['stale']}", ""] if saved.get("stale") else []),
+                       "", *_stale(saved),
                        *_markdown(ours, {c: c for c in ours.columns})])
 
 
@@ -148,17 +153,13 @@ def gamma_gap_block() -> str:
     lines = [f"`{path.relative_to(path.parents[1])}`: Γ̂ from seed{'s' if len(seeds) > 1 else ''} "
              f"{', '.join(map(str, seeds))}, {_commit(prov)}, {saved.get('wall_s', 0):,.0f} s; the gaps from "
              + ", ".join(f"`{f}`" for _, (f, _) in complementary.GAP_DATASETS.values()) + ":", "",
-             *([f"**Stale:** {saved['stale']}", ""] if saved.get("stale") else []),
+             *_stale(saved),
              "| dataset | missing | Γ̂ (nats, ± se) | gap (points) [95%] | seeds |", "|:--|:--|--:|--:|--:|"]
     for (ds, m), r in frame.iterrows():
         lines.append(f"| {ds} | {m} | {r['gamma_hat']:.3f} ± {r['se']:.3f} | {r['gap']:.1f} "
                      f"[{r['gap_lo']:.1f}, {r['gap_hi']:.1f}] | {int(r['n_seeds'])} |".replace("[-", "[−").replace(" -", " −"))
     lines += ["", f"Spearman's rank correlation of Γ̂ and the gap over the {n} points (point estimates): {rho:+.2f}."]
     return "\n".join(lines)
-
-
-def _reading(d) -> str:
-    return ("no interval" if d.lo is None else "above" if d.lo > 0 else "below" if d.hi < 0 else "not told apart")
 
 
 def _diff_text(d) -> str:
@@ -181,7 +182,7 @@ def finetuned_block() -> str:
     res = saved["results"]
     table = vl.rate_table(res, digits=2)
     lines = [_provenance(path, saved) + " Accuracy (%) with a share of the test texts blank, mean ± half-width of the "
-             "95% t interval over seeds:", "", *([f"**Stale:** {saved['stale']}", ""] if saved.get("stale") else []),
+             "95% t interval over seeds:", "", *_stale(saved),
              "| method (texts blank →) | " + " | ".join(table.columns) + " |", "|:--|" + "--:|" * len(table.columns),
              *[f"| {i} | " + " | ".join(str(v) for v in table.loc[i]) + " |" for i in table.index], ""]
     claims = vl.fig3_claims(res)
@@ -223,7 +224,7 @@ def keywords_block() -> str:
                     val.setdefault((r["method"], s, k), {})[r["seed"]] = ms[k]
     fmt = lambda v: f"{mean(v):.1f} ± {stdev(v):.1f}" if len(v) > 1 else f"{mean(v):.1f}"
     lines = [_provenance(path, saved) + " F1-Macro / F1-Micro (%), mean ± std over the seeds (missing detection is "
-             "multiclass-only):", "", *([f"**Stale:** {saved['stale']}", ""] if saved.get("stale") else []),
+             "multiclass-only):", "", *_stale(saved),
              "| method | " + " | ".join(KEYWORD_SETTINGS.values()) + " |", "|:--|" + "--:|" * len(KEYWORD_SETTINGS)]
     for m in dict.fromkeys(r["method"] for r in res):
         cells = []
@@ -238,7 +239,7 @@ def keywords_block() -> str:
         for s in ("complete", "miss:text", "miss:image"):
             if ("ume-mma", s, "f1_macro") in val and (other, s, "f1_macro") in val:
                 d = Diff.of(val[("ume-mma", s, "f1_macro")], val[(other, s, "f1_macro")])
-                parts.append(f"{KEYWORD_SETTINGS[s]} {_diff_text(d)} ({_reading(d)})")
+                parts.append(f"{KEYWORD_SETTINGS[s]} {_diff_text(d)} ({d.reading()})")
         if parts:
             lines.append(f"- against {LABELS.get(other, other)}: " + "; ".join(parts))
     return "\n".join(lines)
@@ -262,7 +263,7 @@ def theory_models_block() -> str:
     lines = [f"`{path.relative_to(path.parents[1])}` (`{saved.get('command')}`): {len(seeds)} seed(s) "
              f"({', '.join(map(str, seeds))}), {_commit(prov)}, {saved.get('wall_s', 0):,.0f} s on {prov['device']}. "
              "Test errors, mean over the seeds:", "",
-             *([f"**Stale:** {saved['stale']}", ""] if saved.get("stale") else []),
+             *_stale(saved),
              "| family | knob | Γ_Z exact | Γ̂_Z from models | worst rel. error | Bayes, Z missing | naive, Z missing | "
              "UME-MMA, Z missing |", "|:--|--:|--:|--:|--:|--:|--:|--:|"]
     for key in dict.fromkeys((r["family"], r["knob"]) for r in res):

@@ -114,6 +114,13 @@ class Diff:
             return f"{self.mean:+.2f} ({self.n} seed{'s' if self.n != 1 else ''}: no interval)"
         return f"{self.mean:+.2f} [{lo:+.2f}, {hi:+.2f}] ({self.n} seeds)"
 
+    def reading(self) -> str:
+        """Where the 95% interval lies, for a difference that is no claim: "above 0", "below 0", "not told apart"
+        or "no interval" (one seed)."""
+        if self.lo is None:
+            return "no interval"
+        return "above 0" if self.lo > 0 else "below 0" if self.hi < 0 else "not told apart"
+
     def above(self, threshold: float, alpha: float = ALPHA) -> str:
         """Verdict on 'the difference exceeds ``threshold``' at level ``alpha``."""
         lo, hi = self.interval(alpha)

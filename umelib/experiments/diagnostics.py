@@ -131,9 +131,10 @@ def _present(split: Split, m: str) -> torch.Tensor:
     return split.present[:, split.modalities.index(m)].cpu().bool()
 
 
-def probe_accuracy(model, m: str, data: MultiModalData) -> float:
+def probe_accuracy(model, m: str, data: MultiModalData, test_features: np.ndarray | None = None) -> float:
     """Test accuracy (%) of a logistic regression (standardized features, fixed C = 1, no selection) fitted on the
-    training split's encoder features of modality ``m`` (its samples that have ``m``)."""
+    training split's encoder features of modality ``m`` (its samples that have ``m``); ``test_features``: the test
+    split's, when already computed."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -141,25 +142,30 @@ def probe_accuracy(model, m: str, data: MultiModalData) -> float:
     keep = _present(data.train, m)
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
     clf.fit(features(model, m, data.train.x[m][keep]), data.train.y[keep].cpu().numpy())
-    return 100 * float(clf.score(features(model, m, data.test.x[m]), data.test.y.cpu().numpy()))
+    fte = features(model, m, data.test.x[m]) if test_features is None else test_features
+    return 100 * float(clf.score(fte, data.test.y.cpu().numpy()))
 
 
-def head_accuracy(model, m: str, data: MultiModalData) -> float:
+def head_accuracy(model, m: str, data: MultiModalData, test_features: np.ndarray | None = None) -> float:
     """Test accuracy (%) of modality ``m``'s own head alone (argmax of its logits on real inputs)."""
     dev = next(model.parameters()).device
-    f = torch.from_numpy(features(model, m, data.test.x[m])).to(dev)
+    fte = features(model, m, data.test.x[m]) if test_features is None else test_features
     with torch.no_grad():
-        z = model.heads[m](f).float()[:, :data.num_classes]
+        z = model.heads[m](torch.from_numpy(fte).to(dev)).float()[:, :data.num_classes]
     return 100 * float((z.argmax(1).cpu() == data.test.y.cpu()).float().mean())
 
 
 def encoder_probes(model, data: MultiModalData) -> dict[str, dict] | None:
     """``probes`` of a multiclass late-fusion model (None for anything else): per modality, ``probe`` (%) and
-    ``head`` (%), rounded to 3 decimals."""
+    ``head`` (%), rounded to 3 decimals; each encoder runs once over the test split for both."""
     if getattr(model, "heads", None) is None or data.task != "multiclass":
         return None
-    return {m: {"probe": round(probe_accuracy(model, m, data), 3), "head": round(head_accuracy(model, m, data), 3)}
-            for m in model.modalities}
+    out = {}
+    for m in model.modalities:
+        fte = features(model, m, data.test.x[m])
+        out[m] = {"probe": round(probe_accuracy(model, m, data, fte), 3),
+                  "head": round(head_accuracy(model, m, data, fte), 3)}
+    return out
 
 
 # the encoders of a suite's records (kept with ``cfg.probes``): method -> encoder label; naive's ``probes_init`` is
@@ -207,8 +213,7 @@ def probe_gaps(rows: Iterable[Mapping], check_only: Iterable[str] = ()) -> list[
             if a not in enc or b not in enc or any(x[col] is None for x in [*enc[a].values(), *enc[b].values()]):
                 continue
             d = Diff.of({s: x[col] for s, x in enc[a].items()}, {s: x[col] for s, x in enc[b].items()})
-            reading = (PIPELINE if ds in check else "no interval" if d.lo is None else "above 0" if d.lo > 0
-                       else "below 0" if d.hi < 0 else "not told apart")
+            reading = PIPELINE if ds in check else d.reading()
             out.append({"dataset": ds, "modality": m, "gap": what, "seeds": d.n, "diff": d.mean, "lo": d.lo,
                         "hi": d.hi, "reading": reading})
     return out

@@ -115,7 +115,7 @@ def make_job_result(job: Job, data: MultiModalData, ref: dict | None, metrics: d
     heads = diagnostics.head_effects(model, data.test, job.seed) if model is not None else None
     if heads:
         extra["heads"] = heads
-    if getattr(job.cfg, "probes", False) and model is not None:
+    if job.cfg.probes and model is not None:
         extra.update(_probes(job, data, model, ctx))
     res = make_result(data.name, job.method, ctx.profile, job.seed, metric, metrics, p, **extra)
     if dist.writes():

@@ -83,8 +83,7 @@ def excess_errors(rows: Iterable[Mapping]) -> list[dict]:
     for (fam, label), by_seed in per.items():
         d = Diff.of({s: sum(v) / len(v) for s, v in by_seed.items()})
         out.append({"family": fam, "difference": label, "seeds": d.n, "points": d.mean, "lo": d.lo, "hi": d.hi,
-                    "reading": "no interval" if d.lo is None else "above 0" if d.lo > 0 else "below 0" if d.hi < 0
-                    else "not told apart"})
+                    "reading": d.reading()})
     return out
 
 
