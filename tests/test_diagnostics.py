@@ -159,6 +159,21 @@ def test_observed_gaps_pair_complete_and_missing_by_seed():
     assert many["se"] == pytest.approx((0.01 / 3 + 0.03 ** 2) ** 0.5)
 
 
+def test_gamma_rows_resume_from_the_cache(tmp_path, monkeypatch):
+    from umelib.paper import complementary
+
+    calls = []
+    real = complementary.expected_gamma
+    monkeypatch.setattr(complementary, "expected_gamma", lambda *a, **k: calls.append(1) or real(*a, **k))
+    tiny = {"synthetic": (("synthetic", "smoke", {"phase1.epochs": 1, "n_train": 200, "n_val": 40}), None)}
+    first = complementary.gamma_rows(1, "cpu", tiny, cache_dir=tmp_path)
+    assert len(calls) == 1 and [r["modality"] for r in first] == ["x", "z"] and {r["seed"] for r in first} == {1}
+    again = complementary.gamma_rows(1, "cpu", tiny, cache_dir=tmp_path)
+    assert len(calls) == 1 and again == first  # read back, not retrained
+    complementary.gamma_rows(2, "cpu", tiny, cache_dir=tmp_path)
+    assert len(calls) == 2  # another seed is another entry
+
+
 def test_table3_claims_add_the_test_items_where_the_runs_kept_them():
     from umelib.paper.vl import table3_claims
 

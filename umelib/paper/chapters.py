@@ -151,7 +151,7 @@ def _gamma_gap(profile: str, device: str | None = None, **kw: Any) -> list[dict]
     from .complementary import GAP_DATASETS, gamma_rows
 
     if profile == "full":
-        return [r for seed in _seeds(profile) for r in gamma_rows(seed, device)]
+        return [r for seed in _seeds(profile) for r in gamma_rows(seed, device, cache_dir=cache_root())]
     return gamma_rows(0, device, {"synthetic": (("synthetic", profile, {}), None)})
 
 

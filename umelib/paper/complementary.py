@@ -98,20 +98,35 @@ GAP_DATASETS = {
 }
 
 
-def gamma_rows(seed: int = 0, device: str | None = None, datasets=None) -> list[dict]:
+def gamma_rows(seed: int = 0, device: str | None = None, datasets=None, cache_dir=None) -> list[dict]:
     """:func:`expected_gamma` per modality of each dataset of :data:`GAP_DATASETS` (or ``datasets``, the same
     form): trained on its complete training split, calibrated and scored on the two halves
-    of its validation split (never the test split)."""
+    of its validation split (never the test split). ``cache_dir`` keeps each dataset's rows keyed by dataset,
+    profile, settings, seed and git commit, so an interrupted sweep resumes and seeds can be split over processes."""
+    from pathlib import Path
+
+    from ..experiments.cache import Cache, key
+    from ..provenance import git_commit
+
+    cache = Cache(Path(cache_dir) if cache_dir else None, git_commit())
     rows = []
     for name, ((ds, profile, settings), _) in (datasets or GAP_DATASETS).items():
+        k = key("gamma_rows", name, ds, profile, settings, seed, cache.commit)
+        hit = cache.load_result(k)
+        if hit is not None:
+            rows += hit["rows"]
+            continue
         t0 = time.perf_counter()
         data, cfg = prepare(ds, profile, seed, settings=settings)
         trainer = Trainer(device, seed=seed, progress=False)
+        part = []
         for r in expected_gamma(data, cfg, trainer, seed=seed):
-            rows.append({"dataset": name, "profile": profile, "seed": seed, **r,
+            part.append({"dataset": name, "profile": profile, "seed": seed, **r,
                          "provenance": provenance(cfg.to_dict(), trainer.device, round(time.perf_counter() - t0, 1),
                                                   n_train=len(data.train), n_val=len(data.val),
                                                   data_sha256=data.info.get("sha256"))})
+        cache.save_result(k, {"rows": part})
+        rows += part
     return rows
 
 
