@@ -150,13 +150,16 @@ def gamma_gap_block() -> str:
     rho, n = complementary.gap_spearman(frame)
     prov = saved["results"][0]["provenance"]
     seeds = sorted({r["seed"] for r in saved["results"]})
+    how = f"trained {saved['trained']}" if saved.get("trained") else f"{saved.get('wall_s', 0):,.0f} s"
+    mean = " (their mean; its se adds the seeds' spread to the bootstrap's)" if len(seeds) > 1 else ""
     lines = [f"`{path.relative_to(path.parents[1])}`: Γ̂ from seed{'s' if len(seeds) > 1 else ''} "
-             f"{', '.join(map(str, seeds))}, {_commit(prov)}, {saved.get('wall_s', 0):,.0f} s; the gaps from "
+             f"{', '.join(map(str, seeds))}{mean}, {_commit(prov)}, {how}; the gaps from "
              + ", ".join(f"`{f}`" for _, (f, _) in complementary.GAP_DATASETS.values()) + ":", "",
              *_stale(saved),
-             "| dataset | missing | Γ̂ (nats, ± se) | gap (points) [95%] | seeds |", "|:--|:--|--:|--:|--:|"]
+             "| dataset | missing | Γ̂ (nats, ± se) | Γ̂ seeds | gap (points) [95%] | gap seeds |",
+             "|:--|:--|--:|--:|--:|--:|"]
     for (ds, m), r in frame.iterrows():
-        lines.append(f"| {ds} | {m} | {r['gamma_hat']:.3f} ± {r['se']:.3f} | {r['gap']:.1f} "
+        lines.append(f"| {ds} | {m} | {r['gamma_hat']:.3f} ± {r['se']:.3f} | {int(r['gamma_seeds'])} | {r['gap']:.1f} "
                      f"[{r['gap_lo']:.1f}, {r['gap_hi']:.1f}] | {int(r['n_seeds'])} |".replace("[-", "[−").replace(" -", " −"))
     lines += ["", f"Spearman's rank correlation of Γ̂ and the gap over the {n} points (point estimates): {rho:+.2f}."]
     return "\n".join(lines)
