@@ -161,7 +161,8 @@ def gamma_gap_block() -> str:
     for (ds, m), r in frame.iterrows():
         lines.append(f"| {ds} | {m} | {r['gamma_hat']:.3f} ± {r['se']:.3f} | {int(r['gamma_seeds'])} | {r['gap']:.1f} "
                      f"[{r['gap_lo']:.1f}, {r['gap_hi']:.1f}] | {int(r['n_seeds'])} |".replace("[-", "[−").replace(" -", " −"))
-    lines += ["", f"Spearman's rank correlation of Γ̂ and the gap over the {n} points (point estimates): {rho:+.2f}."]
+    lines += ["", f"Spearman's rank correlation of Γ̂ and the gap over the {n} points (point estimates): {rho:+.2f}; "
+                  f"{complementary.discordant_text(complementary.gap_discordant(frame))}."]
     return "\n".join(lines)
 
 

@@ -159,6 +159,23 @@ def test_observed_gaps_pair_complete_and_missing_by_seed():
     assert many["se"] == pytest.approx((0.01 / 3 + 0.03 ** 2) ** 0.5)
 
 
+def test_gap_discordant_names_pairs_ordered_differently_and_whether_they_are_told_apart():
+    import pandas as pd
+    from umelib.paper.complementary import discordant_text, gap_discordant
+
+    frame = pd.DataFrame({"dataset": ["a", "a", "b"], "modality": ["x", "z", "t"], "gamma_hat": [1.0, 0.5, 0.45],
+                          "se": [0.02, 0.02, 0.05], "gap": [30.0, 13.0, 14.5], "gap_lo": [29.0, 12.5, 10.0],
+                          "gap_hi": [31.0, 13.5, 19.0]}).set_index(["dataset", "modality"])
+    pairs = gap_discordant(frame)
+    assert [(p["a"], p["b"]) for p in pairs] == [("a: z", "b: t")]
+    assert pairs[0]["gamma_apart"] is False and pairs[0]["gap_apart"] is False
+    assert "told apart: neither" in discordant_text(pairs) and "0 told apart on both sides" in discordant_text(pairs)
+    frame.loc[("b", "t"), ["gamma_hat", "se", "gap_lo", "gap_hi"]] = [0.1, 0.01, 14.0, 15.0]
+    both = gap_discordant(frame)
+    assert both[0]["gamma_apart"] and both[0]["gap_apart"] and "1 told apart on both sides" in discordant_text(both)
+    assert discordant_text(gap_discordant(frame.drop(("b", "t")))) == "every pair of points is ordered alike by Γ̂ and by the gap"
+
+
 def test_gamma_rows_resume_from_the_cache(tmp_path, monkeypatch):
     from umelib.paper import complementary
 
