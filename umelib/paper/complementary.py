@@ -15,8 +15,8 @@ from ..methods import pretrain, run_method
 from ..provenance import provenance
 from ..theory.info import describe, exp_upper, fano_lower
 from ..training.trainer import Trainer
-from ..experiments.gamma import (calibrated_cross_entropy, estimate_gamma, expected_gamma, fit_temperature,  # noqa: F401
-                                 gamma_from_models, keep_modalities)
+from ..experiments.gamma import (calibrated_cross_entropy, discordant_text, estimate_gamma, expected_gamma,  # noqa: F401
+                                 fit_temperature, gamma_from_models, gap_discordant, keep_modalities)
 from ..experiments.suite import prepare
 
 
@@ -186,31 +186,4 @@ def gap_spearman(frame) -> tuple[float, int]:
     from scipy import stats
 
     return float(stats.spearmanr(frame["gamma_hat"], frame["gap"]).statistic), len(frame)
-
-
-def gap_discordant(frame) -> list[dict]:
-    """Pairs of rows of :func:`gap_frame` whose Gamma-hat and gap are ordered differently, each with whether the
-    data tell the two Gamma-hats apart (their difference beyond 2 combined se) and the two gaps apart (disjoint
-    95% intervals). A discordant pair told apart on both sides goes against Remark 1; otherwise it is noise."""
-    rows = list(frame.iterrows())
-    out = []
-    for i, ((ds_a, m_a), a) in enumerate(rows):
-        for (ds_b, m_b), b in rows[i + 1:]:
-            if (a["gamma_hat"] - b["gamma_hat"]) * (a["gap"] - b["gap"]) >= 0:
-                continue
-            out.append({"a": f"{ds_a}: {m_a}", "b": f"{ds_b}: {m_b}",
-                        "gamma_apart": bool(abs(a["gamma_hat"] - b["gamma_hat"]) > 2 * (a["se"] ** 2 + b["se"] ** 2) ** 0.5),
-                        "gap_apart": bool(a["gap_lo"] > b["gap_hi"] or b["gap_lo"] > a["gap_hi"])})
-    return out
-
-
-def discordant_text(pairs: list[dict]) -> str:
-    """One sentence on :func:`gap_discordant`'s pairs."""
-    if not pairs:
-        return "every pair of points is ordered alike by Γ̂ and by the gap"
-    told = lambda p: " and ".join(k for k, v in (("Γ̂", p["gamma_apart"]), ("gap", p["gap_apart"])) if v) or "neither"
-    against = sum(p["gamma_apart"] and p["gap_apart"] for p in pairs)
-    return (f"{len(pairs)} pair{'s' if len(pairs) > 1 else ''} ordered differently by Γ̂ and by the gap ("
-            + "; ".join(f"{p['a']} vs {p['b']}, told apart: {told(p)}" for p in pairs)
-            + f"); {against} told apart on both sides, i.e. against Remark 1's ordering")
 
