@@ -30,7 +30,7 @@ case $stage in
   tables)
     [ -f data/avmnist/avmnist.npz ] || build
     t0=$SECONDS
-    python3 -m umelib reproduce avmnist --profile full --quiet
+    python3 -m umelib reproduce avmnist --profile full --quiet --overwrite
     echo "reproduce avmnist --profile full: $((SECONDS - t0)) s"
     cp results/avmnist_full.json "$out/" ;;
   *) echo "unknown stage '$stage'; use build or tables" >&2; exit 2 ;;

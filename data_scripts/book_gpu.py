@@ -76,10 +76,10 @@ def _line(name: str, ok: bool, wall: float, note: str = "") -> str:
 
 
 def reproduce(name: str, log_dir: Path) -> tuple[bool, str]:
-    """``python -m umelib reproduce NAME --profile full``, its output kept in ``log_dir/NAME.log``."""
+    """``python -m umelib reproduce NAME --profile full --overwrite`` (git keeps the committed file), its output kept in ``log_dir/NAME.log``."""
     log = log_dir / f"reproduce_{name}.log"
     with log.open("w") as f:
-        r = subprocess.run([sys.executable, "-m", "umelib", "reproduce", name, "--profile", "full"], cwd=ROOT,
+        r = subprocess.run([sys.executable, "-m", "umelib", "reproduce", name, "--profile", "full", "--overwrite"], cwd=ROOT,
                            stdout=f, stderr=subprocess.STDOUT)
     last = (log.read_text().strip().splitlines() or [""])[-1][:160]
     return r.returncode == 0, last if r.returncode else f"results/{name}_full.json"

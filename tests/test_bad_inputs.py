@@ -97,6 +97,13 @@ def snapshot(d: Path) -> dict[str, bytes]:
     return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
 
 
+def _existing(path: Path) -> list[str]:
+    """Write a results file a reproduce run must not replace silently; no argv of its own."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"results": []}\n')
+    return []
+
+
 RUN = ["run", "--quiet", "--profile", "smoke", "--set", "phase1.epochs=1", "--set", "phase2.epochs=1"]
 
 # name -> (setup(tmp) -> argv (a data script's name first: that script), the message's text)
@@ -134,6 +141,9 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "--out under a file": (lambda t: [*RUN, "--dataset", "synthetic", "--out", str(a_file(t) / "r.json")],
                            "which is a file"),
     "--out a folder": (lambda t: [*RUN, "--dataset", "synthetic", "--overwrite", "--out", str(t)], "is a folder"),
+    "reproduce over existing results": (
+        lambda t: [*_existing(t / "results" / "five_minutes_smoke.json"), "reproduce", "five_minutes", "--profile",
+                   "smoke", "--quiet"], "five_minutes_smoke.json exists (committed results or an earlier run); pass --overwrite"),
     "prepare_ave --out a file": (
         lambda t: ["prepare_ave", "--root", str(ave_root(t, "Bark&tr0&good&0&10\n")), "--out", str(a_file(t))],
         "is a file; give a folder"),
@@ -169,6 +179,17 @@ def test_bad_input_is_one_error_line(case, tmp_path, capsys, monkeypatch):
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
     assert CASES[case][1] in lines[0], lines[0]
     assert snapshot(tmp_path) == before  # nothing written, nothing replaced, nothing deleted
+
+
+def test_reproduce_replaces_existing_results_only_with_overwrite(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("UME_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("UME_CACHE", str(tmp_path / "cache"))
+    old = tmp_path / "results" / "gamma_gap_smoke.json"
+    _existing(old)
+    assert main(["reproduce", "gamma_gap", "--profile", "smoke", "--quiet", "--device", "cpu"]) == 2
+    assert json.loads(old.read_text()) == {"results": []}
+    assert main(["reproduce", "gamma_gap", "--profile", "smoke", "--quiet", "--device", "cpu", "--overwrite"]) == 0
+    assert [r["modality"] for r in json.loads(old.read_text())["results"]] == ["x", "z"]
 
 
 def test_one_class_warns_and_runs(tmp_path, capsys):

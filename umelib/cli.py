@@ -260,6 +260,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     check_folder(results_root(), "the results folder ($UME_RESULTS)")
     check_folder(cache_root(), "the cache folder ($UME_CACHE)")
     _check_device(args.device)
+    target = results_path(args.chapter, args.profile)
+    if target.exists() and not args.overwrite:  # checked before any training, so no run is lost for want of a place
+        raise UmeError(f"{target} exists (committed results or an earlier run); pass --overwrite to replace it "
+                       "(git keeps a committed file) or --results-dir DIR to write elsewhere")
     data_kw = _data_options(args)
     kw: dict[str, Any] = {"data_kw": data_kw} if data_kw else {}
     if args.encoder:
@@ -411,6 +415,8 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("reproduce", help="rerun a chapter's experiments and write <results dir>/<chapter>_<profile>.json")
     c.add_argument("chapter")
     c.add_argument("--profile", default="full")
+    c.add_argument("--overwrite", action="store_true",
+                   help="replace <results dir>/<chapter>_<profile>.json when it exists (refused otherwise, before training)")
     c.add_argument("--data-root", default=None, metavar="DIR", help="for ave / kinetics-sounds: the prepared folder")
     c.add_argument("--data-opt", action="append", default=[], metavar="KEY=VALUE",
                    help="an option of the dataset's loader (e.g. frames=3 for ave / kinetics-sounds)")
