@@ -260,10 +260,6 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     check_folder(results_root(), "the results folder ($UME_RESULTS)")
     check_folder(cache_root(), "the cache folder ($UME_CACHE)")
     _check_device(args.device)
-    target = results_path(args.chapter, args.profile)
-    if target.exists() and not args.overwrite:  # checked before any training, so no run is lost for want of a place
-        raise UmeError(f"{target} exists (committed results or an earlier run); pass --overwrite to replace it "
-                       "(git keeps a committed file) or --results-dir DIR to write elsewhere")
     data_kw = _data_options(args)
     kw: dict[str, Any] = {"data_kw": data_kw} if data_kw else {}
     if args.encoder:
@@ -274,8 +270,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         if args.chapter not in ("ave", "kinetics-sounds"):
             raise UmeError(f"--resnet18-weights is for the CNN tables of ave and kinetics-sounds, not '{args.chapter}'")
         kw["resnet18_weights"] = args.resnet18_weights
-    res = chapter_results(args.chapter, args.profile, retrain=True, save=True, device=args.device,
-                          progress=not args.quiet, **kw)
+    res = chapter_results(args.chapter, args.profile, retrain=True, save=True, overwrite=args.overwrite,
+                          device=args.device, progress=not args.quiet, **kw)
     if "metrics" in res[0]:
         extra = {"Bayes optimum (MC)": res[0]["reference"]["bayes"]} if "reference" in res[0] else {}
         _say(format_table(res, extra))

@@ -271,15 +271,19 @@ def load_committed(path: Path) -> list[dict]:
 
 
 def chapter_results(chapter: str, profile: str, retrain: bool = False, save: bool = False,
-                    root: str | Path | None = None, **kw: Any) -> list[dict]:
+                    root: str | Path | None = None, overwrite: bool = False, **kw: Any) -> list[dict]:
     """Results of ``chapter`` under ``profile``: committed ones when present (unless ``retrain``), else a fresh
-    run; ``save`` writes them (atomically, replacing an older file for the same chapter and profile)."""
+    run; ``save`` writes them atomically, and refuses before any training to replace an older file for the same
+    chapter and profile unless ``overwrite``."""
     if chapter not in CHAPTERS:
         raise UmeError(f"unknown chapter '{chapter}'; choose one of {', '.join(CHAPTERS)}")
     spec = CHAPTERS[chapter]
     path = results_path(chapter, profile, root)
     if path.exists() and not retrain:
         return load_committed(path)
+    if save and path.exists() and not overwrite:
+        raise UmeError(f"{path} exists (committed results or an earlier run); pass --overwrite to replace it "
+                       "(git keeps a committed file) or --results-dir DIR to write elsewhere")
     t0 = time.perf_counter()
     if "runner" in spec:
         res = spec["runner"](profile, **kw)
@@ -290,7 +294,7 @@ def chapter_results(chapter: str, profile: str, retrain: bool = False, save: boo
     if save and distributed.is_main():  # under torchrun every rank holds every result; rank 0 writes
         save_json({"chapter": chapter, "profile": profile, "wall_s": round(time.perf_counter() - t0, 1),
                    "command": f"python -m umelib reproduce {chapter} --profile {profile}", "results": res},
-                  path, overwrite=True)
+                  path, overwrite=overwrite)
     return res
 
 

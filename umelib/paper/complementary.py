@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Iterable, Mapping
 
 
@@ -12,11 +13,12 @@ from ..datasets.core import MultiModalData
 from ..datasets.families import KNOBS, family_data
 from ..datasets.synthetic import conditional_entropies
 from ..methods import pretrain, run_method
-from ..provenance import provenance
+from ..provenance import git_commit, provenance
 from ..theory.info import describe, exp_upper, fano_lower
 from ..training.trainer import Trainer
 from ..experiments.gamma import (calibrated_cross_entropy, discordant_text, estimate_gamma, expected_gamma,  # noqa: F401
                                  fit_temperature, gamma_from_models, gap_discordant, keep_modalities)
+from ..experiments.cache import Cache, key
 from ..experiments.suite import prepare
 
 
@@ -103,11 +105,6 @@ def gamma_rows(seed: int = 0, device: str | None = None, datasets=None, cache_di
     form): trained on its complete training split, calibrated and scored on the two halves
     of its validation split (never the test split). ``cache_dir`` keeps each dataset's rows keyed by dataset,
     profile, settings, seed and git commit, so an interrupted sweep resumes and seeds can be split over processes."""
-    from pathlib import Path
-
-    from ..experiments.cache import Cache, key
-    from ..provenance import git_commit
-
     cache = Cache(Path(cache_dir) if cache_dir else None, git_commit())
     rows = []
     for name, ((ds, profile, settings), _) in (datasets or GAP_DATASETS).items():
@@ -186,4 +183,3 @@ def gap_spearman(frame) -> tuple[float, int]:
     from scipy import stats
 
     return float(stats.spearmanr(frame["gamma_hat"], frame["gap"]).statistic), len(frame)
-

@@ -171,7 +171,6 @@ def plot_substitute_logits(logits, axes=None):
 ENCODERS = ("random init", "before training", "naive (end to end)", "uni-modal (phase 1)", "UME-MMA (phase 2)")
 
 
-
 def probe_run(dataset: str, profile: str | None = None, seeds: Iterable[int] = (0, 1, 2), device: str | None = None,
               **overrides: Any) -> list[dict]:
     """Per seed and modality: probe and head accuracy of the encoders of naive late fusion and of phase 1, and the
